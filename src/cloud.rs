@@ -1,0 +1,30 @@
+//! The translation core's context: everything an operation of the core needs (the store, the
+//! region, the data directory), shared by the three doors' translations in `translate/`.
+
+use std::path::PathBuf;
+
+use crate::error::CoreResult;
+use crate::model::identity::{self, Principal, Secret};
+use crate::store::Store;
+
+/// One running cloud, as seen from one management server.
+#[derive(Debug)]
+pub struct Cloud {
+    pub store: Store,
+    /// The region every zone of this cloud belongs to (EC2 region, S3 bucket region).
+    pub region: String,
+    /// The public URL of this server, as written into client configuration.
+    pub endpoint_url: String,
+    pub data_dir: PathBuf,
+}
+
+impl Cloud {
+    /// The principal and secret behind an access key / API key, if it is active.
+    pub async fn authenticate_key(
+        &self,
+        access_key: &str,
+    ) -> CoreResult<Option<(Principal, Secret)>> {
+        let mut conn = self.store.pool.acquire().await?;
+        identity::authenticate_key(&mut conn, access_key).await
+    }
+}

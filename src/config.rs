@@ -1,0 +1,267 @@
+//! Configuration of `cirrus serve` and `cirrus admin`: every setting has a built-in default, a
+//! key in the TOML file named by `--config`, an environment variable `CIRRUS_*` and, for the
+//! common ones, a flag. A flag beats its environment variable (clap reads both), which beats
+//! the file, which beats the default. `docs/configuration.md` lists every key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub const DEFAULT_DATA_DIR: &str = "./cirrus-data";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// A configuration problem, worded for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("'{value}' is not a valid listen address for {key}: write it as IP:PORT, e.g. 127.0.0.1:8080")]
+    Listen { key: &'static str, value: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The file form: every key optional, unknown keys refused so a typo is not silently ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub endpoint_url: Option<String>,
+    pub region: Option<String>,
+    pub zone: Option<String>,
+    pub log: Option<String>,
+    #[serde(default)]
+    pub simulator: SimulatorFileConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatorFileConfig {
+    pub hosts: Option<u32>,
+    pub host_cpus: Option<u32>,
+    pub host_memory_gib: Option<u32>,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.message().to_owned(),
+        })
+    }
+}
+
+/// What the command line and environment said; `None` where they were silent.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub endpoint_url: Option<String>,
+    pub region: Option<String>,
+    pub zone: Option<String>,
+    pub log: Option<String>,
+}
+
+/// Where the database and data directory are: all `cirrus admin` needs.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub data_dir: PathBuf,
+    /// Explicit URL, or `None` for SQLite in the data directory.
+    pub database_url: Option<String>,
+}
+
+/// The size of the simulated cluster a new cloud starts with.
+#[derive(Debug, Clone, Copy)]
+pub struct SimulatorConfig {
+    pub hosts: u32,
+    pub host_cpus: u32,
+    pub host_memory_gib: u32,
+}
+
+/// The resolved configuration of a server.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub store: StoreConfig,
+    pub listen: SocketAddr,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// The URL written into client configuration; derived from `listen` when not given.
+    pub endpoint_url: String,
+    pub region: String,
+    pub zone: String,
+    pub log: String,
+    pub simulator: SimulatorConfig,
+}
+
+impl ServeConfig {
+    pub fn resolve(file: FileConfig, over: Overrides) -> Result<Self, ConfigError> {
+        let store = StoreConfig {
+            data_dir: over
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+            database_url: over.database_url.or(file.database_url),
+        };
+        let listen_text = over
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| ConfigError::Listen {
+            key: "listen",
+            value: listen_text.clone(),
+        })?;
+        let tls = match (
+            over.tls_cert.or(file.tls_cert),
+            over.tls_key.or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => return Err(ConfigError::Invalid(
+                "TLS needs both a certificate and a key: give --tls-cert and --tls-key together"
+                    .to_owned(),
+            )),
+        };
+        let endpoint_url = match over.endpoint_url.or(file.endpoint_url) {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => default_endpoint(listen, tls.is_some()),
+        };
+        let region = over
+            .region
+            .or(file.region)
+            .unwrap_or_else(|| DEFAULT_REGION.to_owned());
+        let zone = over
+            .zone
+            .or(file.zone)
+            .unwrap_or_else(|| format!("{region}a"));
+        let sim = file.simulator;
+        let simulator = SimulatorConfig {
+            hosts: sim.hosts.unwrap_or(4),
+            host_cpus: sim.host_cpus.unwrap_or(32),
+            host_memory_gib: sim.host_memory_gib.unwrap_or(128),
+        };
+        if simulator.host_cpus == 0 || simulator.host_memory_gib == 0 {
+            return Err(ConfigError::Invalid(
+                "simulator.host_cpus and simulator.host_memory_gib must be at least 1".to_owned(),
+            ));
+        }
+        Ok(Self {
+            store,
+            listen,
+            tls,
+            endpoint_url,
+            region,
+            zone,
+            log: over.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
+            simulator,
+        })
+    }
+}
+
+/// The URL clients should use: a wildcard listen address becomes loopback.
+fn default_endpoint(listen: SocketAddr, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    let ip = listen.ip();
+    let host = if ip.is_unspecified() {
+        if ip.is_ipv4() {
+            "127.0.0.1".to_owned()
+        } else {
+            "[::1]".to_owned()
+        }
+    } else if ip.is_ipv6() {
+        format!("[{ip}]")
+    } else {
+        ip.to_string()
+    };
+    format!("{scheme}://{host}:{}", listen.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> FileConfig {
+        toml::from_str(text).unwrap_or_default()
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_said() {
+        let c = ServeConfig::resolve(FileConfig::default(), Overrides::default()).ok();
+        let c = c.as_ref();
+        assert_eq!(
+            c.map(|c| c.listen.to_string()).as_deref(),
+            Some("127.0.0.1:8080")
+        );
+        assert_eq!(
+            c.map(|c| c.endpoint_url.as_str()),
+            Some("http://127.0.0.1:8080")
+        );
+        assert_eq!(c.map(|c| c.zone.as_str()), Some("us-east-1a"));
+        assert_eq!(
+            c.map(|c| c.store.data_dir.clone()),
+            Some(PathBuf::from(DEFAULT_DATA_DIR))
+        );
+    }
+
+    #[test]
+    fn flags_beat_the_file() {
+        let f = file("listen = \"127.0.0.1:9000\"\nregion = \"eu-west-1\"\n");
+        let over = Overrides {
+            listen: Some("127.0.0.2:9100".into()),
+            ..Overrides::default()
+        };
+        let c = ServeConfig::resolve(f, over).ok();
+        assert_eq!(
+            c.as_ref().map(|c| c.listen.to_string()).as_deref(),
+            Some("127.0.0.2:9100")
+        );
+        assert_eq!(c.as_ref().map(|c| c.zone.as_str()), Some("eu-west-1a"));
+    }
+
+    #[test]
+    fn wildcard_listen_advertises_loopback() {
+        let over = Overrides {
+            listen: Some("0.0.0.0:8443".into()),
+            ..Overrides::default()
+        };
+        let c = ServeConfig::resolve(FileConfig::default(), over).ok();
+        assert_eq!(
+            c.map(|c| c.endpoint_url).as_deref(),
+            Some("http://127.0.0.1:8443")
+        );
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let over = Overrides {
+            listen: Some("localhost".into()),
+            ..Overrides::default()
+        };
+        let err = ServeConfig::resolve(FileConfig::default(), over)
+            .err()
+            .map(|e| e.to_string());
+        assert!(err.unwrap_or_default().contains("'localhost'"));
+        let over = Overrides {
+            tls_cert: Some("c.pem".into()),
+            ..Overrides::default()
+        };
+        assert!(ServeConfig::resolve(FileConfig::default(), over).is_err());
+        assert!(toml::from_str::<FileConfig>("lisen = \"x\"").is_err());
+    }
+}

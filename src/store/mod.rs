@@ -1,0 +1,202 @@
+//! The store: one schema over SQLite (the embedded default, a file in the data directory) or
+//! PostgreSQL (for several management servers sharing one database), through sqlx's `Any`
+//! driver. This module owns connecting, the per-backend connection settings and the schema
+//! migrations; the queries themselves live with the part of the core that owns each table.
+
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use std::str::FromStr;
+
+/// The migrations, in order. Each runs once, inside a transaction, and is recorded in
+/// `schema_migrations`; a file is never edited once released, only followed by a new one.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "foundation",
+    include_str!("migrations/0001_foundation.sql"),
+)];
+
+/// Which database is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A failure to open or prepare the database, worded for the operator who configured it.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("the database URL '{0}' is neither sqlite:// nor postgres://")]
+    UnknownScheme(String),
+    #[error("cannot open the database at {target}: {source}")]
+    Connect { target: String, source: sqlx::Error },
+    #[error("cannot apply schema migration {version} ({name}): {source}")]
+    Migrate {
+        version: i64,
+        name: &'static str,
+        source: sqlx::Error,
+    },
+}
+
+/// The connection pool and what it connects to.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub pool: AnyPool,
+    pub backend: Backend,
+}
+
+impl Store {
+    /// Connects to `url` and brings the schema up to date.
+    pub async fn open(url: &str) -> Result<Self, OpenError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(OpenError::UnknownScheme(redact_url(url)));
+        };
+        let connect_err = |source| OpenError::Connect {
+            target: redact_url(url),
+            source,
+        };
+        let options = AnyConnectOptions::from_str(url).map_err(connect_err)?;
+
+        let pool = match backend {
+            // SQLite takes one writer at a time; WAL lets readers go on beside it, and the busy
+            // timeout makes a second writer (the admin CLI, say) wait instead of failing.
+            Backend::Sqlite => AnyPoolOptions::new()
+                .max_connections(8)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                        )
+                        .await?;
+                        Ok(())
+                    })
+                })
+                .connect_with(options)
+                .await
+                .map_err(connect_err)?,
+            Backend::Postgres => AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await
+                .map_err(connect_err)?,
+        };
+
+        let store = Self { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), OpenError> {
+        let bootstrap = "CREATE TABLE IF NOT EXISTS schema_migrations \
+                         (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)";
+        let migrate_err = |version, name, source| OpenError::Migrate {
+            version,
+            name,
+            source,
+        };
+        self.pool
+            .execute(bootstrap)
+            .await
+            .map_err(|e| migrate_err(0, "bootstrap", e))?;
+
+        for &(version, name, sql) in MIGRATIONS {
+            let mut tx = self
+                .pool
+                .begin()
+                .await
+                .map_err(|e| migrate_err(version, name, e))?;
+            // Two servers starting at once on one PostgreSQL database must not both migrate.
+            if self.backend == Backend::Postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock(7253001)")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| migrate_err(version, name, e))?;
+            }
+            let done: Option<(i64,)> =
+                sqlx::query_as("SELECT version FROM schema_migrations WHERE version = $1")
+                    .bind(version)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(|e| migrate_err(version, name, e))?;
+            if done.is_some() {
+                continue;
+            }
+            tx.execute(sql)
+                .await
+                .map_err(|e| migrate_err(version, name, e))?;
+            sqlx::query(
+                "INSERT INTO schema_migrations (version, name, applied_ms) VALUES ($1, $2, $3)",
+            )
+            .bind(version)
+            .bind(name)
+            .bind(crate::now_ms())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| migrate_err(version, name, e))?;
+            tx.commit()
+                .await
+                .map_err(|e| migrate_err(version, name, e))?;
+            tracing::info!(version, name, "schema migration applied");
+        }
+        Ok(())
+    }
+
+    /// Reads one row of the `settings` table.
+    pub async fn setting(&self, name: &str) -> Result<Option<String>, sqlx::Error> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|(v,)| v))
+    }
+
+    /// Writes one row of the `settings` table, replacing what was there.
+    pub async fn set_setting(&self, name: &str, value: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+/// The URL with any password removed, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_password_only() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5/db"),
+            "postgres://u:***@h:5/db"
+        );
+        assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
+        assert_eq!(redact_url("sqlite:///x/y.db"), "sqlite:///x/y.db");
+    }
+}
