@@ -25,7 +25,7 @@ pub async fn first_run(
     store: &Store,
     region: &str,
     zone_name: &str,
-    sim: SimulatorConfig,
+    sim: &SimulatorConfig,
 ) -> CoreResult<Option<FirstRun>> {
     if store.setting("initialized").await?.is_some() {
         return Ok(None);
@@ -51,7 +51,7 @@ async fn seed(
     db: &mut AnyConnection,
     region: &str,
     zone_name: &str,
-    sim: SimulatorConfig,
+    sim: &SimulatorConfig,
 ) -> CoreResult<String> {
     let root = identity::ensure_root_domain(db).await?;
     let admin = identity::create_account(db, &root.id, ADMIN_NAME, Role::RootAdmin).await?;

@@ -1,10 +1,12 @@
 //! The translation core's context: everything an operation of the core needs (the store, the
-//! region, the data directory), shared by the three doors' translations in `translate/`.
+//! region, the data directory, the orchestrator), shared by the three doors' translations in `translate/`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::error::CoreResult;
 use crate::model::identity::{self, Principal, Secret};
+use crate::orchestrator::Orchestrator;
 use crate::store::Store;
 
 /// One running cloud, as seen from one management server.
@@ -16,6 +18,8 @@ pub struct Cloud {
     /// The public URL of this server, as written into client configuration.
     pub endpoint_url: String,
     pub data_dir: PathBuf,
+    /// Launches, stops and destroys instances through durable jobs.
+    pub orchestrator: Arc<Orchestrator>,
 }
 
 impl Cloud {

@@ -6,7 +6,13 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use serde::Deserialize;
+
+use crate::driver::simulator::SimulatorBehaviour;
+use crate::orchestrator::placement::Overcommit;
+use crate::orchestrator::OrchestratorConfig;
 
 pub const DEFAULT_DATA_DIR: &str = "./cirrus-data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -43,6 +49,20 @@ pub struct FileConfig {
     pub log: Option<String>,
     #[serde(default)]
     pub simulator: SimulatorFileConfig,
+    #[serde(default)]
+    pub orchestrator: OrchestratorFileConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrchestratorFileConfig {
+    pub cpu_overcommit: Option<f64>,
+    pub memory_overcommit: Option<f64>,
+    pub expunge_delay_secs: Option<u64>,
+    pub job_lease_secs: Option<u64>,
+    pub job_timeout_secs: Option<u64>,
+    pub workers: Option<usize>,
+    pub sweep_interval_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -51,6 +71,10 @@ pub struct SimulatorFileConfig {
     pub hosts: Option<u32>,
     pub host_cpus: Option<u32>,
     pub host_memory_gib: Option<u32>,
+    pub start_latency_ms: Option<u64>,
+    pub stop_latency_ms: Option<u64>,
+    pub fail_next_starts: Option<u32>,
+    pub start_failure_rate: Option<f64>,
 }
 
 impl FileConfig {
@@ -88,12 +112,13 @@ pub struct StoreConfig {
     pub database_url: Option<String>,
 }
 
-/// The size of the simulated cluster a new cloud starts with.
-#[derive(Debug, Clone, Copy)]
+/// The size of the simulated cluster a new cloud starts with, and how its hosts behave.
+#[derive(Debug, Clone)]
 pub struct SimulatorConfig {
     pub hosts: u32,
     pub host_cpus: u32,
     pub host_memory_gib: u32,
+    pub behaviour: SimulatorBehaviour,
 }
 
 /// The resolved configuration of a server.
@@ -108,6 +133,7 @@ pub struct ServeConfig {
     pub zone: String,
     pub log: String,
     pub simulator: SimulatorConfig,
+    pub orchestrator: OrchestratorConfig,
 }
 
 impl ServeConfig {
@@ -155,7 +181,19 @@ impl ServeConfig {
             hosts: sim.hosts.unwrap_or(4),
             host_cpus: sim.host_cpus.unwrap_or(32),
             host_memory_gib: sim.host_memory_gib.unwrap_or(128),
+            behaviour: SimulatorBehaviour {
+                start_latency: Duration::from_millis(sim.start_latency_ms.unwrap_or(0)),
+                stop_latency: Duration::from_millis(sim.stop_latency_ms.unwrap_or(0)),
+                fail_next_starts: sim.fail_next_starts.unwrap_or(0),
+                start_failure_rate: sim.start_failure_rate.unwrap_or(0.0),
+            },
         };
+        if !(0.0..=1.0).contains(&simulator.behaviour.start_failure_rate) {
+            return Err(ConfigError::Invalid(
+                "simulator.start_failure_rate must be between 0.0 and 1.0".to_owned(),
+            ));
+        }
+        let orchestrator = resolve_orchestrator(&file.orchestrator)?;
         if simulator.host_cpus == 0 || simulator.host_memory_gib == 0 {
             return Err(ConfigError::Invalid(
                 "simulator.host_cpus and simulator.host_memory_gib must be at least 1".to_owned(),
@@ -170,8 +208,37 @@ impl ServeConfig {
             zone,
             log: over.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
             simulator,
+            orchestrator,
         })
     }
+}
+
+fn resolve_orchestrator(o: &OrchestratorFileConfig) -> Result<OrchestratorConfig, ConfigError> {
+    let d = OrchestratorConfig::default();
+    let secs = |v: Option<u64>, default: Duration| v.map_or(default, Duration::from_secs);
+    let config = OrchestratorConfig {
+        overcommit: Overcommit {
+            cpu: o.cpu_overcommit.unwrap_or(d.overcommit.cpu),
+            memory: o.memory_overcommit.unwrap_or(d.overcommit.memory),
+        },
+        expunge_delay: secs(o.expunge_delay_secs, d.expunge_delay),
+        job_lease: secs(o.job_lease_secs, d.job_lease),
+        job_timeout: secs(o.job_timeout_secs, d.job_timeout),
+        workers: o.workers.unwrap_or(d.workers),
+        sweep_interval: secs(o.sweep_interval_secs, d.sweep_interval),
+    };
+    if config.overcommit.cpu <= 0.0 || config.overcommit.memory <= 0.0 {
+        return Err(ConfigError::Invalid(
+            "over-commit factors must be greater than 0".to_owned(),
+        ));
+    }
+    if config.workers == 0 || config.job_lease.is_zero() || config.sweep_interval.is_zero() {
+        return Err(ConfigError::Invalid(
+            "orchestrator.workers, job_lease_secs and sweep_interval_secs must be at least 1"
+                .to_owned(),
+        ));
+    }
+    Ok(config)
 }
 
 /// The URL clients should use: a wildcard listen address becomes loopback.

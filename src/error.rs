@@ -19,6 +19,7 @@ pub enum ResourceKind {
     DiskOffering,
     Template,
     Instance,
+    Job,
 }
 
 impl ResourceKind {
@@ -37,6 +38,7 @@ impl ResourceKind {
             Self::DiskOffering => "disk offering",
             Self::Template => "template",
             Self::Instance => "instance",
+            Self::Job => "job",
         }
     }
 }
@@ -60,6 +62,19 @@ pub enum CoreError {
     /// A parameter has a value the core cannot accept; the text names it.
     #[error("{0}")]
     InvalidParameter(String),
+
+    /// The resource is in a state that does not allow the operation.
+    #[error("the {kind} '{id}' is {state}, and this needs it {wanted}")]
+    IncorrectState {
+        kind: ResourceKind,
+        id: String,
+        state: String,
+        wanted: String,
+    },
+
+    /// No host has room for what was asked.
+    #[error("{0}")]
+    InsufficientCapacity(String),
 
     /// The caller is authenticated but may not do this.
     #[error("{0}")]

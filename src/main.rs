@@ -13,7 +13,10 @@ use cirrus::bootstrap::{self, ADMIN_NAME};
 use cirrus::cloud::Cloud;
 use cirrus::config::{FileConfig, Overrides, ServeConfig, StoreConfig};
 use cirrus::datadir::{self, DataDir};
+use cirrus::driver::simulator::Simulator;
+use cirrus::driver::Drivers;
 use cirrus::model::identity::{self, NewUser, Role};
+use cirrus::orchestrator::Orchestrator;
 use cirrus::server::{self, Doors};
 use cirrus::store::Store;
 use cirrus::translate::Translator;
@@ -274,7 +277,7 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let store = Store::open(&url).await?;
 
     if let Some(first) =
-        bootstrap::first_run(&store, &config.region, &config.zone, config.simulator).await?
+        bootstrap::first_run(&store, &config.region, &config.zone, &config.simulator).await?
     {
         dir.write_private("admin-password", &format!("{}\n", first.admin_password))?;
     }
@@ -285,7 +288,16 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     write_client_files(&store, &dir, &config, &region).await?;
 
     let listener = server::bind(config.listen).await?;
+    let simulator = Simulator::new(store.pool.clone(), config.simulator.behaviour.clone());
+    let drivers = Drivers::new(vec![Arc::new(simulator)]);
+    let orchestrator = Arc::new(Orchestrator::new(
+        store.clone(),
+        drivers,
+        config.orchestrator.clone(),
+    ));
+    orchestrator.spawn();
     let cloud = Arc::new(Cloud {
+        orchestrator,
         store: store.clone(),
         region,
         endpoint_url: config.endpoint_url.clone(),

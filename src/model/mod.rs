@@ -2,6 +2,7 @@
 //! offering, template, instance, ...), each with the queries that read and write its tables.
 //! Nothing here knows an API: the doors' translations turn these into EC2 or CloudStack shapes.
 
+pub mod event;
 pub mod identity;
 pub mod infra;
 pub mod instance;

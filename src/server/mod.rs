@@ -246,7 +246,7 @@ async fn s3(
     request_id: &str,
 ) -> http::Response<ResponseBody> {
     let resp = doors.s3.handle(req, request_id).await;
-    resp.map(|b| b.map_err(|e| -> BoxError { e.into() }).boxed())
+    resp.map(|b| b.map_err(|e| -> BoxError { e }).boxed())
 }
 
 fn boxed(resp: http::Response<Bytes>) -> http::Response<ResponseBody> {

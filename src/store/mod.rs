@@ -11,11 +11,18 @@ use std::str::FromStr;
 
 /// The migrations, in order. Each runs once, inside a transaction, and is recorded in
 /// `schema_migrations`; a file is never edited once released, only followed by a new one.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "foundation",
-    include_str!("migrations/0001_foundation.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "foundation",
+        include_str!("migrations/0001_foundation.sql"),
+    ),
+    (
+        3,
+        "orchestrator",
+        include_str!("migrations/0003_orchestrator.sql"),
+    ),
+];
 
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +154,24 @@ impl Store {
             tracing::info!(version, name, "schema migration applied");
         }
         Ok(())
+    }
+
+    /// Begins a transaction that will write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so a transaction that reads before it writes never fails half-way
+    /// because another writer went first; PostgreSQL's row locks do that job there.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
+    /// ` FOR UPDATE` on PostgreSQL, nothing on SQLite (whose write lock is the whole database).
+    pub fn for_update(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
     }
 
     /// Reads one row of the `settings` table.

@@ -140,16 +140,34 @@ CREATE TABLE templates (
 CREATE INDEX templates_account ON templates (account_id);
 
 CREATE TABLE instances (
-    id           TEXT PRIMARY KEY,
-    ec2_id       TEXT NOT NULL UNIQUE,
-    name         TEXT NOT NULL,
-    display_name TEXT NOT NULL,
-    account_id   TEXT NOT NULL REFERENCES accounts (id),
-    zone_id      TEXT NOT NULL REFERENCES zones (id),
-    host_id      TEXT REFERENCES hosts (id),
-    offering_id  TEXT NOT NULL REFERENCES service_offerings (id),
-    template_id  TEXT NOT NULL REFERENCES templates (id),
-    state        TEXT NOT NULL,
-    created_ms   BIGINT NOT NULL
+    id             TEXT PRIMARY KEY,
+    ec2_id         TEXT NOT NULL UNIQUE,
+    name           TEXT NOT NULL,
+    display_name   TEXT NOT NULL,
+    account_id     TEXT NOT NULL REFERENCES accounts (id),
+    user_id        TEXT NOT NULL,
+    zone_id        TEXT NOT NULL REFERENCES zones (id),
+    host_id        TEXT REFERENCES hosts (id),
+    offering_id    TEXT NOT NULL REFERENCES service_offerings (id),
+    template_id    TEXT NOT NULL REFERENCES templates (id),
+    hypervisor     TEXT NOT NULL,
+    cpus           BIGINT NOT NULL,
+    memory_mib     BIGINT NOT NULL,
+    state          TEXT NOT NULL,
+    target_state   TEXT,
+    state_reason   TEXT NOT NULL,
+    capacity_held  BIGINT NOT NULL,
+    user_data      TEXT,
+    key_name       TEXT,
+    reservation_id TEXT NOT NULL,
+    launch_index   BIGINT NOT NULL,
+    client_token   TEXT,
+    created_ms     BIGINT NOT NULL,
+    launched_ms    BIGINT,
+    destroyed_ms   BIGINT,
+    updated_ms     BIGINT NOT NULL
 );
 CREATE INDEX instances_account ON instances (account_id, created_ms, id);
+CREATE INDEX instances_state ON instances (state, destroyed_ms);
+CREATE INDEX instances_host ON instances (host_id);
+CREATE INDEX instances_token ON instances (account_id, client_token);

@@ -1,0 +1,87 @@
+//! Hypervisor drivers: one trait over the ways a host runs guests. The orchestrator decides
+//! what should happen; a driver makes it so on one host and reports what is really running.
+//! `simulator` runs nothing (its guests are rows in the database, so any management server can
+//! drive them); `qemu` runs real guests.
+
+pub mod simulator;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::model::infra::Hypervisor;
+
+/// What a driver needs to start a guest.
+#[derive(Debug, Clone)]
+pub struct GuestSpec {
+    pub instance_id: String,
+    pub ec2_id: String,
+    pub name: String,
+    pub host_id: String,
+    pub cpus: i64,
+    pub memory_mib: i64,
+    pub template_id: String,
+    pub user_data: Option<String>,
+}
+
+/// Whether a guest is running, as its host sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PowerState {
+    Running,
+    Stopped,
+}
+
+/// A driver's failure, worded for the instance's state reason.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    /// The host refused or failed the operation; the text says why.
+    #[error("{0}")]
+    Failed(String),
+    /// The guest is not on the host (already gone).
+    #[error("the guest is not on its host")]
+    NoSuchGuest,
+    #[error("the driver's database access failed")]
+    Store(#[from] sqlx::Error),
+}
+
+#[async_trait::async_trait]
+pub trait Driver: Send + Sync + std::fmt::Debug {
+    fn hypervisor(&self) -> Hypervisor;
+
+    /// Boots the guest on its host; returns once it is running.
+    async fn start(&self, guest: &GuestSpec) -> Result<(), DriverError>;
+
+    /// Powers the guest down (ACPI, then forced after a deadline; at once when `force`).
+    async fn stop(&self, instance_id: &str, force: bool) -> Result<(), DriverError>;
+
+    /// Restarts a running guest.
+    async fn reboot(&self, instance_id: &str) -> Result<(), DriverError>;
+
+    /// Removes everything the guest has on its host (it is stopped already).
+    async fn destroy(&self, instance_id: &str) -> Result<(), DriverError>;
+
+    /// The power state of every guest the driver knows, by instance id.
+    async fn power_states(&self) -> Result<HashMap<String, PowerState>, DriverError>;
+
+    /// The tail of the guest's console output, if the driver keeps one.
+    async fn console_output(&self, instance_id: &str) -> Result<Option<Vec<u8>>, DriverError>;
+}
+
+/// The drivers of this server, one per hypervisor.
+#[derive(Debug, Default, Clone)]
+pub struct Drivers {
+    drivers: Vec<Arc<dyn Driver>>,
+}
+
+impl Drivers {
+    pub fn new(drivers: Vec<Arc<dyn Driver>>) -> Self {
+        Self { drivers }
+    }
+
+    pub fn get(&self, hypervisor: Hypervisor) -> Option<&Arc<dyn Driver>> {
+        self.drivers.iter().find(|d| d.hypervisor() == hypervisor)
+    }
+
+    pub fn all(&self) -> &[Arc<dyn Driver>] {
+        &self.drivers
+    }
+}
