@@ -1,8 +1,37 @@
 //! The EC2 door: turns ec2Query HTTP requests (and STS GetCallerIdentity) into typed actions,
 //! verifies their Signature V4, calls the [`Ec2Port`] and renders EC2's XML answers and error
 //! envelopes. It never sees the core: the root crate implements the port.
+//!
+//! One request goes: parameters decoded ([`query`]) -> signature checked ([`sigv4`]) against the
+//! secret the port gives for the access key -> action looked up (served, known to EC2 but not
+//! served, or unknown) -> typed request parsed ([`actions`]) -> port called -> XML written
+//! ([`xml`]). Every failure on the way is one [`Ec2Error`], rendered in the envelope of the
+//! protocol the client speaks.
+
+pub mod actions;
+pub mod error;
+pub mod filter;
+#[rustfmt::skip] // generated: python3 ec2/codegen/gen_actions.py
+pub mod generated {
+    pub mod operations;
+}
+pub mod page;
+pub mod query;
+pub mod sigv4;
+pub mod sts;
+pub mod types;
+pub mod xml;
 
 use bytes::Bytes;
+use tracing::{debug, error};
+
+pub use error::{Code, Ec2Error, Protocol};
+use generated::operations::{EC2_OPERATIONS, STS_OPERATIONS};
+use query::Params;
+use sigv4::{Claim, RequestParts, SigError};
+pub use types::{
+    AvailabilityZone, Image, ImageState, Instance, InstanceState, InstanceType, Region,
+};
 
 /// The caller behind a verified access key.
 #[derive(Debug, Clone)]
@@ -28,26 +57,173 @@ pub struct Credential {
 #[error("{0}")]
 pub struct PortError(pub String);
 
-/// What the EC2 door needs from the core.
+/// What the EC2 door needs from the core. The listing methods answer everything the caller may
+/// see; the door applies ids, filters and pages.
 #[async_trait::async_trait]
 pub trait Ec2Port: Send + Sync + 'static {
     /// The caller and secret for an access key id, or `None` if the key is unknown or revoked.
     async fn credential(&self, access_key: &str) -> Result<Option<Credential>, PortError>;
+
+    /// The cloud's region and the endpoint clients reach it at.
+    async fn region(&self) -> Result<Region, PortError>;
+
+    /// The cloud's zones.
+    async fn availability_zones(&self) -> Result<Vec<AvailabilityZone>, PortError>;
+
+    /// The instance types (service offerings) the caller may launch.
+    async fn instance_types(&self, caller: &Caller) -> Result<Vec<InstanceType>, PortError>;
+
+    /// The images (templates) the caller may launch: its own and every public one.
+    async fn images(&self, caller: &Caller) -> Result<Vec<Image>, PortError>;
+
+    /// The caller's account's instances, oldest first.
+    async fn instances(&self, caller: &Caller) -> Result<Vec<Instance>, PortError>;
 }
 
-/// Answers one EC2 (or STS) request. `service` is the one named in the credential scope, or
-/// `None` for an unsigned request.
+/// The scope services this door answers; any other non-S3 service is refused by name.
+const EC2_SERVICE: &str = "ec2";
+const STS_SERVICE: &str = "sts";
+
+/// Answers one EC2 (or STS) request, signed or not. Every answer, success or error, is XML in
+/// the dialect of the service the client signed for (EC2 when unsigned).
 pub async fn handle<P: Ec2Port + ?Sized>(
-    _port: &P,
-    _req: http::Request<Bytes>,
+    port: &P,
+    req: http::Request<Bytes>,
     request_id: &str,
 ) -> http::Response<Bytes> {
-    let body = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>UnsupportedOperation</Code><Message>not yet</Message></Error></Errors><RequestID>{request_id}</RequestID></Response>"
-    );
-    http::Response::builder()
-        .status(400)
-        .header("content-type", "text/xml;charset=UTF-8")
-        .body(Bytes::from(body))
-        .unwrap_or_default()
+    let (head, body) = req.into_parts();
+    let parts = RequestParts {
+        method: head.method.as_str(),
+        path: head.uri.path(),
+        query: head.uri.query(),
+        headers: &head.headers,
+        body: &body,
+    };
+    let claim = sigv4::parse(&parts);
+    let protocol = match &claim {
+        Ok(Some(c)) if c.service != EC2_SERVICE => Protocol::AwsQuery,
+        _ => Protocol::Ec2,
+    };
+    match serve(port, &parts, claim, protocol, request_id).await {
+        Ok(text) => xml::response(http::StatusCode::OK, text),
+        Err(e) => {
+            if e.status().is_server_error() {
+                error!(code = %e.code, detail = e.detail.as_deref().unwrap_or(""), "EC2 request failed");
+            } else {
+                debug!(code = %e.code, message = %e.message, "EC2 request refused");
+            }
+            e.to_response(protocol, request_id)
+        }
+    }
+}
+
+fn is_form(parts: &RequestParts<'_>) -> bool {
+    match parts.headers.get(http::header::CONTENT_TYPE) {
+        Some(ct) => ct
+            .to_str()
+            .unwrap_or("")
+            .to_ascii_lowercase()
+            .starts_with("application/x-www-form-urlencoded"),
+        None => parts.method == "POST",
+    }
+}
+
+async fn serve<P: Ec2Port + ?Sized>(
+    port: &P,
+    parts: &RequestParts<'_>,
+    claim: Result<Option<Claim>, SigError>,
+    protocol: Protocol,
+    request_id: &str,
+) -> Result<String, Ec2Error> {
+    let form = is_form(parts).then_some(parts.body);
+    let mut params = Params::decode(parts.query, form)?;
+    let action = params.take("Action");
+    // LIMITATION: every answer is in the 2016-11-15 shapes whatever Version the client names.
+    let _version = params.take("Version");
+    let span = tracing::Span::current();
+    let known = action.as_deref().filter(|a| {
+        EC2_OPERATIONS.binary_search(a).is_ok() || STS_OPERATIONS.binary_search(a).is_ok()
+    });
+    span.record("action", known.unwrap_or("unknown"));
+
+    let (caller, service) = authenticate(port, parts, claim, protocol).await?;
+    span.record("account", caller.account_name.as_str());
+
+    let action = action.ok_or_else(|| {
+        Ec2Error::new(
+            Code::MissingParameter,
+            "The request must contain the parameter Action.",
+        )
+    })?;
+    match service.as_str() {
+        EC2_SERVICE => {
+            if let Some(answer) = actions::run(port, &caller, &action, params, request_id).await {
+                return answer;
+            }
+            if EC2_OPERATIONS.binary_search(&action.as_str()).is_ok() {
+                return Err(Ec2Error::new(
+                    Code::UnsupportedOperation,
+                    format!("The action {action} is not supported by Cirrus yet."),
+                ));
+            }
+            Err(Ec2Error::new(
+                Code::InvalidAction,
+                format!("The action {action} is not valid for this web service."),
+            ))
+        }
+        STS_SERVICE => sts::run(&caller, &action, params, request_id),
+        other => Err(Ec2Error::new(
+            Code::InvalidAction,
+            format!(
+                "This endpoint does not serve the AWS service '{other}'; it answers EC2 and STS \
+                 (and S3) only."
+            ),
+        )),
+    }
+}
+
+/// The caller of a request and the service it signed for, or the error that refuses it.
+async fn authenticate<P: Ec2Port + ?Sized>(
+    port: &P,
+    parts: &RequestParts<'_>,
+    claim: Result<Option<Claim>, SigError>,
+    protocol: Protocol,
+) -> Result<(Caller, String), Ec2Error> {
+    let claim = claim.map_err(sig_error)?.ok_or_else(|| {
+        Ec2Error::new(
+            Code::AuthFailure,
+            "AWS was not able to validate the provided access credentials: the request is not \
+             signed. Sign it with Signature V4 and an access key (Authorization header or \
+             X-Amz-* query parameters).",
+        )
+    })?;
+    let bad_key = |message: String| match protocol {
+        Protocol::Ec2 => Ec2Error::new(Code::AuthFailure, message),
+        Protocol::AwsQuery => Ec2Error::new(Code::InvalidClientTokenId, message),
+    };
+    if claim.security_token.is_some() {
+        return Err(bad_key(
+            "The security token included in the request is invalid: Cirrus issues no session \
+             credentials, so sign with an access key alone."
+                .into(),
+        ));
+    }
+    sigv4::check_time(&claim, chrono::Utc::now()).map_err(sig_error)?;
+    let Some(credential) = port.credential(&claim.access_key).await? else {
+        return Err(bad_key(format!(
+            "AWS was not able to validate the provided access credentials: the access key '{}' \
+             does not exist or is not active.",
+            claim.access_key
+        )));
+    };
+    sigv4::verify(&claim, parts, &credential.secret_key).map_err(sig_error)?;
+    Ok((credential.caller, claim.service))
+}
+
+fn sig_error(e: SigError) -> Ec2Error {
+    match e {
+        SigError::Malformed(m) => Ec2Error::new(Code::IncompleteSignature, m),
+        SigError::Expired(m) => Ec2Error::new(Code::RequestExpired, m),
+        SigError::Mismatch(m) => Ec2Error::new(Code::SignatureDoesNotMatch, m),
+    }
 }

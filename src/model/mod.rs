@@ -6,6 +6,7 @@ pub mod event;
 pub mod identity;
 pub mod infra;
 pub mod instance;
+pub mod listing;
 pub mod offering;
 pub mod template;
 

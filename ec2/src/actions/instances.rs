@@ -1,0 +1,474 @@
+//! DescribeInstances: the caller's instances, grouped into reservations. `InstanceId.N`,
+//! filters, and pagination over reservations (MaxResults 5..1000, not together with
+//! `InstanceId.N`).
+//!
+//! LIMITATION: instances have no network interfaces, security groups or block devices to show
+//! yet (`networkInterfaceSet`, `groupSet` and `blockDeviceMapping` are empty, `vpc-id` and
+//! `subnet-id` filters match nothing); the VPC and volume work fills them in.
+
+use std::borrow::Cow;
+
+use super::{answer, Request};
+use crate::error::{Code, Ec2Error, Resource};
+use crate::filter::{self, Filter, FilterNames};
+use crate::page::PageRequest;
+use crate::query::Params;
+use crate::types::Instance;
+use crate::xml;
+use crate::{Caller, Ec2Port};
+
+const ARCHITECTURE: &str = "x86_64";
+const HYPERVISOR: &str = "xen";
+
+const FILTERS: FilterNames = FilterNames {
+    names: &[
+        "architecture",
+        "availability-zone",
+        "hypervisor",
+        "image-id",
+        "instance-id",
+        "instance-state-code",
+        "instance-state-name",
+        "instance-type",
+        "key-name",
+        "launch-time",
+        "owner-id",
+        "placement-group-name",
+        "private-dns-name",
+        "private-ip-address",
+        "reservation-id",
+        "root-device-name",
+        "root-device-type",
+        "subnet-id",
+        "tenancy",
+        "virtualization-type",
+        "vpc-id",
+    ],
+    tags: true,
+};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DescribeInstances {
+    pub instance_ids: Vec<String>,
+    pub filters: Vec<Filter>,
+    pub page: PageRequest,
+    pub dry_run: bool,
+}
+
+/// `i-` and 8 or 17 lowercase hex digits.
+pub fn is_instance_id(id: &str) -> bool {
+    id.strip_prefix("i-").is_some_and(|hex| {
+        (hex.len() == 8 || hex.len() == 17)
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+impl Request for DescribeInstances {
+    const NAME: &'static str = "DescribeInstances";
+
+    fn parse(p: &mut Params) -> Result<Self, Ec2Error> {
+        let filters = p.take_filters()?;
+        FILTERS.check(&filters)?;
+        let instance_ids = p.take_list("InstanceId")?;
+        if let Some(bad) = instance_ids.iter().find(|id| !is_instance_id(id)) {
+            return Err(Ec2Error::new(
+                Code::Malformed(Resource::Instance),
+                format!("Invalid id: \"{bad}\" (expecting \"i-...\")"),
+            ));
+        }
+        // Cirrus has no managed instances, so this changes nothing.
+        let _include_managed = p.take_bool("IncludeManagedResources")?;
+        let page = PageRequest {
+            max_results: p.take_int("MaxResults", 5, 1000)?.map(|n| n as usize),
+            next_token: p.take("NextToken"),
+        };
+        if page.max_results.is_some() && !instance_ids.is_empty() {
+            return Err(Ec2Error::new(
+                Code::InvalidParameterCombination,
+                "The parameter instancesSet cannot be used with the parameter maxResults",
+            ));
+        }
+        Ok(Self {
+            instance_ids,
+            filters,
+            page,
+            dry_run: p.take_dry_run()?,
+        })
+    }
+
+    fn dry_run(&self) -> bool {
+        self.dry_run
+    }
+}
+
+/// The instances of one launch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    pub reservation_id: String,
+    pub owner_id: String,
+    pub instances: Vec<Instance>,
+}
+
+fn private_dns_name(i: &Instance) -> Option<String> {
+    i.private_ip
+        .as_ref()
+        .map(|ip| format!("ip-{}.ec2.internal", ip.replace('.', "-")))
+}
+
+fn values<'a>(i: &'a Instance, name: &str) -> Vec<Cow<'a, str>> {
+    if let Some(tags) = filter::tag_values(&i.tags, name) {
+        return tags;
+    }
+    let one = |s: &'a str| vec![Cow::Borrowed(s)];
+    match name {
+        "architecture" => one(ARCHITECTURE),
+        "availability-zone" => one(&i.availability_zone),
+        "hypervisor" => one(HYPERVISOR),
+        "image-id" => one(&i.image_id),
+        "instance-id" => one(&i.instance_id),
+        "instance-state-code" => vec![Cow::Owned(i.state.code().to_string())],
+        "instance-state-name" => one(i.state.name()),
+        "instance-type" => one(&i.instance_type),
+        "key-name" => i.key_name.as_deref().map(one).unwrap_or_default(),
+        "launch-time" => vec![Cow::Owned(xml::timestamp(xml::timestamp_ms(i.launch_ms)))],
+        "owner-id" => one(&i.owner_id),
+        "private-dns-name" => private_dns_name(i).map(Cow::Owned).into_iter().collect(),
+        "private-ip-address" => i.private_ip.as_deref().map(one).unwrap_or_default(),
+        "reservation-id" => one(&i.reservation_id),
+        "root-device-name" => one(&i.root_device_name),
+        "root-device-type" => one("ebs"),
+        "tenancy" => one("default"),
+        "virtualization-type" => one("hvm"),
+        // No placement groups, subnets or VPCs yet.
+        _ => vec![],
+    }
+}
+
+/// Groups instances into their reservations, keeping the order of first appearance.
+pub fn reservations(instances: Vec<Instance>) -> Vec<Reservation> {
+    let mut out: Vec<Reservation> = Vec::new();
+    for i in instances {
+        match out
+            .iter_mut()
+            .find(|r| r.reservation_id == i.reservation_id)
+        {
+            Some(r) => r.instances.push(i),
+            None => out.push(Reservation {
+                reservation_id: i.reservation_id.clone(),
+                owner_id: i.owner_id.clone(),
+                instances: vec![i],
+            }),
+        }
+    }
+    out
+}
+
+/// Picks, filters, groups and pages the caller's instances.
+pub fn select(
+    req: &DescribeInstances,
+    instances: Vec<Instance>,
+) -> Result<(Vec<Reservation>, Option<String>), Ec2Error> {
+    let missing: Vec<&str> = req
+        .instance_ids
+        .iter()
+        .filter(|id| !instances.iter().any(|i| &i.instance_id == *id))
+        .map(String::as_str)
+        .collect();
+    match missing.as_slice() {
+        [] => {}
+        [one] => {
+            return Err(Ec2Error::new(
+                Code::NotFound(Resource::Instance),
+                format!("The instance ID '{one}' does not exist"),
+            ));
+        }
+        many => {
+            return Err(Ec2Error::new(
+                Code::NotFound(Resource::Instance),
+                format!("The instance IDs '{}' do not exist", many.join(", ")),
+            ));
+        }
+    }
+    let named: Vec<Instance> = instances
+        .into_iter()
+        .filter(|i| req.instance_ids.is_empty() || req.instance_ids.contains(&i.instance_id))
+        .collect();
+    let filtered = filter::apply(&req.filters, named, values);
+    req.page
+        .cut(DescribeInstances::NAME, reservations(filtered))
+}
+
+fn write_instance(w: &mut xml::Writer, i: &Instance) {
+    w.text_element("instanceId", &i.instance_id);
+    w.text_element("imageId", &i.image_id);
+    w.open("instanceState");
+    w.int_element("code", i.state.code());
+    w.text_element("name", i.state.name());
+    w.close("instanceState");
+    match private_dns_name(i) {
+        Some(name) => w.text_element("privateDnsName", &name),
+        None => w.empty("privateDnsName"),
+    }
+    w.empty("dnsName");
+    w.empty("reason");
+    w.opt_text("keyName", i.key_name.as_deref());
+    w.int_element("amiLaunchIndex", 0);
+    w.empty("productCodes");
+    w.text_element("instanceType", &i.instance_type);
+    w.time_element("launchTime", xml::timestamp_ms(i.launch_ms));
+    w.open("placement");
+    w.text_element("availabilityZone", &i.availability_zone);
+    w.empty("groupName");
+    w.text_element("tenancy", "default");
+    w.close("placement");
+    w.open("monitoring");
+    w.text_element("state", "disabled");
+    w.close("monitoring");
+    w.opt_text("privateIpAddress", i.private_ip.as_deref());
+    w.empty("groupSet");
+    w.text_element("architecture", ARCHITECTURE);
+    w.text_element("rootDeviceType", "ebs");
+    w.text_element("rootDeviceName", &i.root_device_name);
+    w.empty("blockDeviceMapping");
+    w.text_element("virtualizationType", "hvm");
+    w.list("tagSet", &i.tags, |w, t| {
+        w.text_element("key", &t.key);
+        w.text_element("value", &t.value);
+    });
+    w.text_element("hypervisor", HYPERVISOR);
+    w.empty("networkInterfaceSet");
+    w.bool_element("ebsOptimized", false);
+    w.bool_element("enaSupport", true);
+    w.open("cpuOptions");
+    w.int_element("coreCount", i.vcpus);
+    w.int_element("threadsPerCore", 1);
+    w.close("cpuOptions");
+    w.open("capacityReservationSpecification");
+    w.text_element("capacityReservationPreference", "open");
+    w.close("capacityReservationSpecification");
+    w.open("hibernationOptions");
+    w.bool_element("configured", false);
+    w.close("hibernationOptions");
+    w.open("metadataOptions");
+    w.text_element("state", "applied");
+    w.text_element("httpTokens", "optional");
+    w.int_element("httpPutResponseHopLimit", 1);
+    w.text_element("httpEndpoint", "enabled");
+    w.text_element("httpProtocolIpv6", "disabled");
+    w.text_element("instanceMetadataTags", "disabled");
+    w.close("metadataOptions");
+    w.open("enclaveOptions");
+    w.bool_element("enabled", false);
+    w.close("enclaveOptions");
+    w.text_element("platformDetails", "Linux/UNIX");
+    w.text_element("usageOperation", "RunInstances");
+    w.open("maintenanceOptions");
+    w.text_element("autoRecovery", "default");
+    w.close("maintenanceOptions");
+    w.text_element("currentInstanceBootMode", "legacy-bios");
+}
+
+pub fn render(reservations: &[Reservation], next_token: Option<&str>, request_id: &str) -> String {
+    answer(DescribeInstances::NAME, request_id, |w| {
+        w.list("reservationSet", reservations, |w, r| {
+            w.text_element("reservationId", &r.reservation_id);
+            w.text_element("ownerId", &r.owner_id);
+            w.empty("groupSet");
+            w.list("instancesSet", &r.instances, write_instance);
+        });
+        w.opt_text("nextToken", next_token);
+    })
+}
+
+pub async fn serve<P: Ec2Port + ?Sized>(
+    port: &P,
+    caller: &Caller,
+    req: DescribeInstances,
+    request_id: &str,
+) -> Result<String, Ec2Error> {
+    let instances = port.instances(caller).await?;
+    let (page, next) = select(&req, instances)?;
+    Ok(render(&page, next.as_deref(), request_id))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::type_complexity)] // tests fail loudly; case tables
+mod tests {
+    use super::*;
+    use crate::actions::decode;
+    use crate::types::{InstanceState, Tag};
+
+    fn instance(n: u8, reservation: &str, state: InstanceState) -> Instance {
+        Instance {
+            instance_id: format!("i-0000000000000000{n}"),
+            reservation_id: reservation.into(),
+            owner_id: "111111111111".into(),
+            image_id: "ami-0000000000000000a".into(),
+            state,
+            instance_type: "t3.micro".into(),
+            availability_zone: "us-east-1a".into(),
+            launch_ms: 1_796_333_265_000,
+            vcpus: 2,
+            root_device_name: "/dev/sda1".into(),
+            key_name: (n == 1).then(|| "k1".to_owned()),
+            private_ip: Some(format!("172.31.0.{n}")),
+            tags: if n == 2 {
+                vec![Tag {
+                    key: "Name".into(),
+                    value: "web".into(),
+                }]
+            } else {
+                vec![]
+            },
+        }
+    }
+
+    fn fleet() -> Vec<Instance> {
+        vec![
+            instance(1, "r-1", InstanceState::Running),
+            instance(2, "r-1", InstanceState::Stopped),
+            instance(3, "r-2", InstanceState::Running),
+        ]
+    }
+
+    fn found(pairs: &[(&str, &str)]) -> Vec<String> {
+        let req: DescribeInstances = decode(Params::from_pairs(pairs)).unwrap();
+        select(&req, fleet())
+            .unwrap()
+            .0
+            .into_iter()
+            .flat_map(|r| r.instances)
+            .map(|i| i.instance_id[i.instance_id.len() - 1..].to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn selection() {
+        let state = |v: &'static str| {
+            [
+                ("Filter.1.Name", "instance-state-name"),
+                ("Filter.1.Value.1", v),
+            ]
+        };
+        let cases: Vec<(Vec<(&str, &str)>, &[&str])> = vec![
+            (vec![], &["1", "2", "3"]),
+            (vec![("InstanceId.1", "i-00000000000000003")], &["3"]),
+            (state("running").to_vec(), &["1", "3"]),
+            (state("stopped").to_vec(), &["2"]),
+            (
+                vec![
+                    ("Filter.1.Name", "instance-state-name"),
+                    ("Filter.1.Value.1", "running"),
+                    ("Filter.1.Value.2", "stopped"),
+                ],
+                &["1", "2", "3"],
+            ),
+            (
+                vec![("Filter.1.Name", "tag:Name"), ("Filter.1.Value.1", "web")],
+                &["2"],
+            ),
+            (
+                vec![("Filter.1.Name", "key-name"), ("Filter.1.Value.1", "k1")],
+                &["1"],
+            ),
+            (
+                vec![
+                    ("Filter.1.Name", "private-ip-address"),
+                    ("Filter.1.Value.1", "172.31.0.3"),
+                ],
+                &["3"],
+            ),
+            (
+                vec![
+                    ("Filter.1.Name", "instance-state-code"),
+                    ("Filter.1.Value.1", "16"),
+                ],
+                &["1", "3"],
+            ),
+            (
+                vec![("Filter.1.Name", "vpc-id"), ("Filter.1.Value.1", "*")],
+                &[],
+            ),
+        ];
+        for (pairs, want) in cases {
+            assert_eq!(found(&pairs), want, "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn errors() {
+        let cases: &[(&[(&str, &str)], Code)] = &[
+            (
+                &[("InstanceId.1", "i-1")],
+                Code::Malformed(Resource::Instance),
+            ),
+            (
+                &[("InstanceId.1", "i-00000000000000009")],
+                Code::NotFound(Resource::Instance),
+            ),
+            (
+                &[("InstanceId.1", "i-00000000000000001"), ("MaxResults", "5")],
+                Code::InvalidParameterCombination,
+            ),
+            (&[("MaxResults", "1001")], Code::InvalidParameterValue),
+            (
+                &[("Filter.1.Name", "state"), ("Filter.1.Value.1", "running")],
+                Code::InvalidParameterValue,
+            ),
+        ];
+        for (pairs, code) in cases {
+            let got = decode::<DescribeInstances>(Params::from_pairs(pairs))
+                .and_then(|req| select(&req, fleet()));
+            assert_eq!(got.unwrap_err().code, *code, "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn reservations_group_and_page() {
+        let req: DescribeInstances = decode(Params::from_pairs(&[("MaxResults", "5")])).unwrap();
+        let (page, next) = select(&req, fleet()).unwrap();
+        assert_eq!(page.len(), 2);
+        assert_eq!(page[0].instances.len(), 2);
+        assert_eq!(next, None);
+    }
+
+    #[test]
+    fn empty_answer() {
+        assert_eq!(
+            render(&[], None, "rid"),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DescribeInstancesResponse xmlns=\
+             \"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>rid</requestId>\
+             <reservationSet/></DescribeInstancesResponse>"
+        );
+    }
+
+    #[test]
+    fn answer_shape() {
+        let (page, _) = select(
+            &decode(Params::from_pairs(&[(
+                "InstanceId.1",
+                "i-00000000000000001",
+            )]))
+            .unwrap(),
+            fleet(),
+        )
+        .unwrap();
+        let text = render(&page, None, "r");
+        for part in [
+            "<reservationSet><item><reservationId>r-1</reservationId><ownerId>111111111111\
+             </ownerId><groupSet/><instancesSet><item><instanceId>i-00000000000000001</instanceId>",
+            "<instanceState><code>16</code><name>running</name></instanceState>",
+            "<privateDnsName>ip-172-31-0-1.ec2.internal</privateDnsName>",
+            "<keyName>k1</keyName>",
+            "<launchTime>2026-12-03T21:27:45.000Z</launchTime>",
+            "<placement><availabilityZone>us-east-1a</availabilityZone>",
+            "<cpuOptions><coreCount>2</coreCount><threadsPerCore>1</threadsPerCore></cpuOptions>",
+            "<metadataOptions><state>applied</state>",
+            "<enclaveOptions><enabled>false</enabled></enclaveOptions>",
+        ] {
+            assert!(text.contains(part), "{part} in {text}");
+        }
+    }
+}

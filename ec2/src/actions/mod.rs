@@ -1,0 +1,160 @@
+//! The EC2 actions the door serves. Each module holds one action's typed request (parsed from
+//! [`Params`] before any logic runs), its filters, and the writer of its answer. This file is
+//! the dispatch table, the request trait every action implements, and the answer envelope.
+//!
+//! DryRun: read-only actions answer `DryRunOperation` as soon as the request has parsed and the
+//! caller is authenticated (reading is always allowed for one's own account). A mutating action
+//! sets [`Request::MUTATING`] and hands the flag to its port method, which validates and
+//! authorizes and then refuses to act.
+
+pub mod account_attributes;
+pub mod availability_zones;
+pub mod images;
+pub mod instance_types;
+pub mod instances;
+pub mod regions;
+
+use crate::error::Ec2Error;
+use crate::generated::operations::EC2_INPUT_PARAMS;
+use crate::query::Params;
+use crate::xml;
+use crate::{Caller, Ec2Port};
+
+/// The namespace of every EC2 answer (with the trailing slash real EC2 writes).
+pub const NAMESPACE: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
+
+/// One action's typed request.
+pub trait Request: Sized {
+    /// The action's name on the wire.
+    const NAME: &'static str;
+    /// True if the action changes anything; such an action handles DryRun itself.
+    const MUTATING: bool = false;
+
+    /// Takes the action's parameters out of `params`, validating each.
+    fn parse(params: &mut Params) -> Result<Self, Ec2Error>;
+
+    fn dry_run(&self) -> bool;
+}
+
+/// The EC2 model's top-level parameters of a served action.
+pub fn known_params(action: &str) -> &'static [&'static str] {
+    EC2_INPUT_PARAMS
+        .iter()
+        .find(|(name, _)| *name == action)
+        .map(|(_, params)| *params)
+        .unwrap_or(&[])
+}
+
+/// Parses a request and refuses leftovers; answers DryRunOperation for a read-only action.
+pub fn decode<R: Request>(mut params: Params) -> Result<R, Ec2Error> {
+    let req = R::parse(&mut params)?;
+    params.finish(known_params(R::NAME))?;
+    if !R::MUTATING && req.dry_run() {
+        return Err(Ec2Error::dry_run());
+    }
+    Ok(req)
+}
+
+/// The actions served, by name.
+pub const SERVED: &[&str] = &[
+    regions::DescribeRegions::NAME,
+    availability_zones::DescribeAvailabilityZones::NAME,
+    account_attributes::DescribeAccountAttributes::NAME,
+    instance_types::DescribeInstanceTypes::NAME,
+    images::DescribeImages::NAME,
+    instances::DescribeInstances::NAME,
+];
+
+/// Runs a served action: `None` if the door does not serve `action`.
+pub async fn run<P: Ec2Port + ?Sized>(
+    port: &P,
+    caller: &Caller,
+    action: &str,
+    params: Params,
+    request_id: &str,
+) -> Option<Result<String, Ec2Error>> {
+    if !SERVED.contains(&action) {
+        return None;
+    }
+    Some(dispatch(port, caller, action, params, request_id).await)
+}
+
+async fn dispatch<P: Ec2Port + ?Sized>(
+    port: &P,
+    caller: &Caller,
+    action: &str,
+    params: Params,
+    id: &str,
+) -> Result<String, Ec2Error> {
+    match action {
+        regions::DescribeRegions::NAME => regions::serve(port, decode(params)?, id).await,
+        availability_zones::DescribeAvailabilityZones::NAME => {
+            availability_zones::serve(port, decode(params)?, id).await
+        }
+        account_attributes::DescribeAccountAttributes::NAME => {
+            account_attributes::serve(decode(params)?, id)
+        }
+        instance_types::DescribeInstanceTypes::NAME => {
+            instance_types::serve(port, caller, decode(params)?, id).await
+        }
+        images::DescribeImages::NAME => images::serve(port, caller, decode(params)?, id).await,
+        instances::DescribeInstances::NAME => {
+            instances::serve(port, caller, decode(params)?, id).await
+        }
+        other => Err(Ec2Error::internal(format!(
+            "{other} is listed as served but has no dispatch entry"
+        ))),
+    }
+}
+
+/// Writes `<{Action}Response xmlns=...><requestId>...</requestId>` + body + the closing tag.
+pub fn answer(action: &str, request_id: &str, body: impl FnOnce(&mut xml::Writer)) -> String {
+    let root = format!("{action}Response");
+    let mut w = xml::Writer::new();
+    w.open_with_ns(&root, NAMESPACE);
+    w.text_element("requestId", request_id);
+    body(&mut w);
+    w.close(&root);
+    w.finish()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::type_complexity)] // tests fail loudly; case tables
+pub(crate) mod tests {
+    use super::*;
+    use crate::generated::operations::EC2_OPERATIONS;
+
+    #[test]
+    fn every_served_action_is_in_the_model_and_the_generator() {
+        for action in SERVED {
+            assert!(
+                EC2_OPERATIONS.binary_search(action).is_ok(),
+                "{action} is not an EC2 operation"
+            );
+            assert!(
+                EC2_INPUT_PARAMS.iter().any(|(a, _)| a == action),
+                "{action} is missing from SERVED_EC2 in ec2/codegen/gen_actions.py"
+            );
+        }
+        assert_eq!(SERVED.len(), EC2_INPUT_PARAMS.len());
+    }
+
+    #[test]
+    fn envelope() {
+        let text = answer("DescribeRegions", "r-1", |w| w.empty("regionInfo"));
+        assert_eq!(
+            text,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DescribeRegionsResponse xmlns=\
+             \"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>r-1</requestId><regionInfo/>\
+             </DescribeRegionsResponse>"
+        );
+    }
+
+    #[test]
+    fn read_only_dry_run_answers_412() {
+        let p = Params::from_pairs(&[("DryRun", "true")]);
+        let e = decode::<regions::DescribeRegions>(p).unwrap_err();
+        assert_eq!(e.code, crate::error::Code::DryRunOperation);
+        assert_eq!(e.status(), 412);
+    }
+}
