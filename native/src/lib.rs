@@ -1,8 +1,76 @@
 //! The native door: CloudStack's `/client/api`, wire-compatible. Turns signed or session
 //! requests into typed commands from one command registry, calls the [`NativePort`] and renders
 //! CloudStack's JSON or XML envelopes and error codes. It never sees the core.
+//!
+//! A request goes through these steps, each in its own module: decode the parameters
+//! ([`params`]); `login`/`logout` ([`session`]); authenticate by session or by signature
+//! ([`signature`]); resolve the command in the [`registry`] (432 for a CloudStack command not
+//! served, 401 for a name CloudStack never had); check the arguments against the command's spec
+//! ([`args`]); decode the typed request ([`requests`]); call the port ([`dispatch`]); render the
+//! envelope ([`render`]).
+
+pub mod args;
+mod dispatch;
+pub mod error;
+pub mod params;
+pub mod registry;
+pub mod render;
+pub mod requests;
+pub mod session;
+pub mod signature;
+pub mod types;
+pub mod wire;
+
+use std::time::Duration;
 
 use bytes::Bytes;
+use serde_json::Value;
+
+pub use args::{keyword_matches, Listing, Page};
+pub use error::{ApiError, ErrorCode};
+pub use params::Format;
+
+use params::Params;
+use registry::Command;
+use requests::Login;
+use session::{NewSession, SessionProof};
+
+/// What an account may do: CloudStack's account types 0, 1 and 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    User,
+    RootAdmin,
+    DomainAdmin,
+}
+
+impl Role {
+    /// CloudStack's `accounttype` number.
+    pub fn account_type(self) -> i64 {
+        match self {
+            Self::User => 0,
+            Self::RootAdmin => 1,
+            Self::DomainAdmin => 2,
+        }
+    }
+
+    /// CloudStack's `roletype`.
+    pub fn role_type(self) -> &'static str {
+        match self {
+            Self::User => "User",
+            Self::RootAdmin => "Admin",
+            Self::DomainAdmin => "DomainAdmin",
+        }
+    }
+
+    /// The name of CloudStack's default role of this type.
+    pub fn role_name(self) -> &'static str {
+        match self {
+            Self::User => "User",
+            Self::RootAdmin => "Root Admin",
+            Self::DomainAdmin => "Domain Admin",
+        }
+    }
+}
 
 /// The caller behind a verified API key or session.
 #[derive(Debug, Clone)]
@@ -11,33 +79,399 @@ pub struct Caller {
     pub user_name: String,
     pub account_id: String,
     pub account_name: String,
+    pub role: Role,
     pub domain_id: String,
-    pub is_admin: bool,
+    /// The domain's path as the core writes it (`ROOT/eng`); opaque to the door.
+    pub domain_path: String,
 }
 
-/// A failure inside the port that is not the caller's fault.
+impl Caller {
+    pub fn is_root_admin(&self) -> bool {
+        self.role == Role::RootAdmin
+    }
+}
+
+/// A user that logged in, with what the login reply shows.
+#[derive(Debug, Clone)]
+pub struct LoginUser {
+    pub caller: Caller,
+    pub first_name: String,
+    pub last_name: String,
+}
+
+/// A failure of the port, by whose fault and how to tell the client.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct PortError(pub String);
+pub enum PortError {
+    /// A UUID parameter names nothing of its kind (431 with CloudStack's long text).
+    #[error("parameter {param} names nothing: {value}")]
+    UnknownId { param: &'static str, value: String },
+    /// A value or combination the core refuses; the text names it.
+    #[error("{0}")]
+    InvalidParameter(String),
+    /// The caller may not do or see this.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// Not the caller's fault; logged, and sent as a generic 530.
+    #[error("{0}")]
+    Internal(String),
+}
+
+type PortResult<T> = Result<T, PortError>;
 
 /// What the native door needs from the core.
 #[async_trait::async_trait]
 pub trait NativePort: Send + Sync + 'static {
     /// The caller and secret key for an API key, or `None` if unknown or revoked.
-    async fn credential(&self, api_key: &str) -> Result<Option<(Caller, String)>, PortError>;
+    async fn credential(&self, api_key: &str) -> PortResult<Option<(Caller, String)>>;
+
+    /// The user a username and password name, if they match and the user may log in.
+    async fn login(&self, req: &Login) -> PortResult<Option<LoginUser>>;
+    /// Records a new session by the digest of its secrets.
+    async fn start_session(&self, user_id: &str, digest: &str, idle: Duration) -> PortResult<()>;
+    /// The caller of a live session (and keeps it alive for `idle` more), or `None`.
+    async fn session(&self, digest: &str, idle: Duration) -> PortResult<Option<Caller>>;
+    /// Ends a session; ending one that is gone is not an error.
+    async fn end_session(&self, digest: &str) -> PortResult<()>;
+
+    async fn capabilities(&self, caller: &Caller) -> PortResult<types::Capability>;
+    async fn list_zones(
+        &self,
+        caller: &Caller,
+        req: &requests::ListInfra,
+    ) -> PortResult<Listing<types::Zone>>;
+    async fn list_pods(
+        &self,
+        caller: &Caller,
+        req: &requests::ListInfra,
+    ) -> PortResult<Listing<types::Pod>>;
+    async fn list_clusters(
+        &self,
+        caller: &Caller,
+        req: &requests::ListInfra,
+    ) -> PortResult<Listing<types::Cluster>>;
+    async fn list_hosts(
+        &self,
+        caller: &Caller,
+        req: &requests::ListInfra,
+    ) -> PortResult<Listing<types::Host>>;
+    async fn list_hypervisors(
+        &self,
+        caller: &Caller,
+        req: &requests::ListHypervisors,
+    ) -> PortResult<Listing<types::Hypervisor>>;
+    async fn list_service_offerings(
+        &self,
+        caller: &Caller,
+        req: &requests::ListNamed,
+    ) -> PortResult<Listing<types::ServiceOffering>>;
+    async fn list_disk_offerings(
+        &self,
+        caller: &Caller,
+        req: &requests::ListNamed,
+    ) -> PortResult<Listing<types::DiskOffering>>;
+    async fn list_templates(
+        &self,
+        caller: &Caller,
+        req: &requests::ListTemplates,
+    ) -> PortResult<Listing<types::Template>>;
+    async fn list_os_types(
+        &self,
+        caller: &Caller,
+        req: &requests::ListNamed,
+    ) -> PortResult<Listing<types::OsType>>;
+    async fn list_domains(
+        &self,
+        caller: &Caller,
+        req: &requests::ListDomains,
+    ) -> PortResult<Listing<types::Domain>>;
+    async fn list_accounts(
+        &self,
+        caller: &Caller,
+        req: &requests::ListOwned,
+    ) -> PortResult<Listing<types::Account>>;
+    async fn list_users(
+        &self,
+        caller: &Caller,
+        req: &requests::ListOwned,
+    ) -> PortResult<Listing<types::User>>;
+    async fn get_user(&self, caller: &Caller, req: &requests::GetUser) -> PortResult<types::User>;
+    async fn list_virtual_machines(
+        &self,
+        caller: &Caller,
+        req: &requests::ListVirtualMachines,
+    ) -> PortResult<Listing<types::VirtualMachine>>;
+    async fn list_projects(
+        &self,
+        caller: &Caller,
+        req: &requests::ListOwned,
+    ) -> PortResult<Listing<types::Project>>;
+}
+
+/// A reply before rendering.
+struct Reply {
+    /// The top-level key: `<command>response`, or `errorresponse`.
+    name: String,
+    outcome: Result<Value, ApiError>,
+    cookies: Vec<String>,
+}
+
+impl Reply {
+    fn new(name: String, outcome: Result<Value, ApiError>) -> Self {
+        Self {
+            name,
+            outcome,
+            cookies: Vec::new(),
+        }
+    }
+}
+
+/// The reply name CloudStack uses for a command: its own if CloudStack knows it.
+fn reply_name(command: Option<&str>) -> String {
+    match command {
+        Some(c) if registry::find(c).is_some() || registry::is_cloudstack_api(c) => {
+            render::response_name(c)
+        }
+        _ => "errorresponse".to_owned(),
+    }
+}
+
+fn is_form(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        })
 }
 
 /// Answers one request to `/client/api`.
 pub async fn handle<P: NativePort + ?Sized>(
-    _port: &P,
-    _req: http::Request<Bytes>,
+    port: &P,
+    req: http::Request<Bytes>,
     _request_id: &str,
 ) -> http::Response<Bytes> {
-    http::Response::builder()
-        .status(432)
-        .header("content-type", "application/json; charset=UTF-8")
-        .body(Bytes::from_static(
-            b"{\"errorresponse\":{\"errorcode\":432,\"errortext\":\"not yet\"}}",
-        ))
-        .unwrap_or_default()
+    let (parts, body) = req.into_parts();
+    let body = is_form(&parts.headers).then_some(&body[..]);
+    let params = Params::decode(parts.uri.query(), body);
+    let format = params.format();
+    let command = params.command().map(str::to_owned);
+    let span = tracing::Span::current();
+    span.record("action", command.as_deref().unwrap_or(""));
+
+    let reply = match command.as_deref() {
+        None => Reply::new(
+            "errorresponse".to_owned(),
+            Err(ApiError::bad_request("no command specified")),
+        ),
+        Some("login") => login(port, &parts, &params).await,
+        Some("logout") => logout(port, &parts, &params).await,
+        Some(c) => Reply::new(reply_name(Some(c)), serve(port, &parts, &params, c).await),
+    };
+    render_reply(format, reply)
+}
+
+fn render_reply(format: Format, reply: Reply) -> http::Response<Bytes> {
+    let (status, body, description) = match &reply.outcome {
+        Ok(body) => (200, body.clone(), None),
+        Err(e) => (e.code.number(), render::error_body(e), Some(e.text.clone())),
+    };
+    let (content_type, bytes) = render::envelope(format, &reply.name, &body);
+    let mut resp = http::Response::new(bytes);
+    *resp.status_mut() =
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = resp.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
+    if let Some(text) = description {
+        let printable: String = text
+            .chars()
+            .filter(|c| c.is_ascii() && !c.is_control())
+            .collect();
+        if let Ok(v) = http::HeaderValue::from_str(&printable) {
+            headers.insert("x-description", v);
+        }
+    }
+    for cookie in &reply.cookies {
+        if let Ok(v) = http::HeaderValue::from_str(cookie) {
+            headers.append(http::header::SET_COOKIE, v);
+        }
+    }
+    resp
+}
+
+/// The timeout of a session without use.
+const SESSION_IDLE: Duration = Duration::from_secs(session::TIMEOUT_SECS);
+
+async fn login<P: NativePort + ?Sized>(
+    port: &P,
+    parts: &http::request::Parts,
+    params: &Params,
+) -> Reply {
+    let name = render::response_name("login");
+    if parts.method != http::Method::POST {
+        return Reply::new(
+            name,
+            Err(ApiError::method_not_allowed(
+                "Please use HTTP POST to authenticate using this API",
+            )),
+        );
+    }
+    let Some(spec) = registry::find("login") else {
+        return Reply::new(name, Err(ApiError::internal()));
+    };
+    let args = match args::Args::parse(spec, params) {
+        Ok(a) => a,
+        Err(e) => return Reply::new(name, Err(e)),
+    };
+    let req = Login::decode(&args);
+    let user = match port.login(&req).await {
+        Ok(Some(user)) => user,
+        Ok(None) | Err(PortError::UnknownId { .. }) => {
+            tracing::info!(username = %req.username, "login refused");
+            return Reply::new(
+                name,
+                Err(ApiError::login_failed(
+                    &req.username,
+                    &req.domain.to_string(),
+                )),
+            );
+        }
+        Err(e) => return Reply::new(name, Err(dispatch::port_failure("login", e))),
+    };
+    tracing::Span::current().record("account", user.caller.account_name.as_str());
+
+    let session = NewSession::generate();
+    if let Err(e) = port
+        .start_session(&user.caller.user_id, &session.digest(), SESSION_IDLE)
+        .await
+    {
+        return Reply::new(name, Err(dispatch::port_failure("login", e)));
+    }
+    let c = &user.caller;
+    let body = types::LoginResponse {
+        username: c.user_name.clone(),
+        userid: c.user_id.clone(),
+        domainid: c.domain_id.clone(),
+        timeout: session::TIMEOUT_SECS as i64,
+        account: c.account_name.clone(),
+        firstname: user.first_name.clone(),
+        lastname: user.last_name.clone(),
+        r#type: c.role.account_type().to_string(),
+        registered: "false".to_owned(),
+        sessionkey: session.key.clone(),
+        is2faenabled: "false".to_owned(),
+        is2faverified: "false".to_owned(),
+    };
+    let outcome = serde_json::to_value(&body).map_err(|_| ApiError::internal());
+    // LIMITATION: the cookies never carry Secure: the door does not know whether the
+    // connection was TLS.
+    Reply {
+        name,
+        outcome,
+        cookies: session::login_cookies(&session, false).to_vec(),
+    }
+}
+
+async fn logout<P: NativePort + ?Sized>(
+    port: &P,
+    parts: &http::request::Parts,
+    params: &Params,
+) -> Reply {
+    let name = render::response_name("logout");
+    if let SessionProof::Digest(digest) = session::proof(params.get("sessionkey"), &parts.headers) {
+        if let Err(e) = port.end_session(&digest).await {
+            return Reply::new(name, Err(dispatch::port_failure("logout", e)));
+        }
+    }
+    let body = serde_json::json!({ "description": "success" });
+    Reply {
+        name,
+        outcome: Ok(body),
+        cookies: session::logout_cookies().to_vec(),
+    }
+}
+
+/// Authenticates the request: by session if it carries a `sessionkey`, else by signature.
+async fn authenticate<P: NativePort + ?Sized>(
+    port: &P,
+    parts: &http::request::Parts,
+    params: &Params,
+) -> Result<Caller, ApiError> {
+    let internal = |e| dispatch::port_failure("authenticate", e);
+    match session::proof(params.get("sessionkey"), &parts.headers) {
+        SessionProof::Digest(digest) => {
+            return port
+                .session(&digest, SESSION_IDLE)
+                .await
+                .map_err(internal)?
+                .ok_or_else(ApiError::unauthorized);
+        }
+        SessionProof::Invalid => return Err(ApiError::unauthorized()),
+        SessionProof::None => {}
+    }
+
+    let api_key = params.get("apikey").filter(|k| !k.is_empty());
+    let signature = params.get("signature").filter(|s| !s.is_empty());
+    let (Some(api_key), Some(signature)) = (api_key, signature) else {
+        return Err(ApiError::unauthorized());
+    };
+    let Some((caller, secret)) = port.credential(api_key).await.map_err(internal)? else {
+        tracing::info!(api_key, "unknown API key");
+        return Err(ApiError::unauthorized());
+    };
+    if let Err(e) = signature::check_expiry(
+        params.get("signatureversion"),
+        params.get("expires"),
+        chrono::Utc::now(),
+    ) {
+        tracing::info!(api_key, reason = %e, "request refused");
+        return Err(ApiError::unauthorized());
+    }
+    let pairs: Vec<(&str, &str)> = params
+        .pairs()
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    if !signature::verify(&pairs, &secret, signature) {
+        tracing::info!(api_key, "signature mismatch");
+        return Err(ApiError::unauthorized());
+    }
+    Ok(caller)
+}
+
+/// Everything after decoding, for any command but `login` and `logout`.
+async fn serve<P: NativePort + ?Sized>(
+    port: &P,
+    parts: &http::request::Parts,
+    params: &Params,
+    command: &str,
+) -> Result<Value, ApiError> {
+    let caller = authenticate(port, parts, params).await?;
+    tracing::Span::current().record("account", caller.account_name.as_str());
+
+    let Some(spec) = registry::find(command) else {
+        if registry::is_cloudstack_api(command) {
+            return Err(ApiError::unsupported(command));
+        }
+        return Err(ApiError::unauthorized());
+    };
+    if !spec.access.allows(caller.role) {
+        return Err(ApiError::unauthorized());
+    }
+    params.check_map_syntax()?;
+    if let Some((name, _)) = params.first_control_character() {
+        return Err(ApiError::param_error(format!(
+            "Received value for parameter {name} is invalid, contains illegal ASCII \
+             non-printable characters"
+        )));
+    }
+    let args = args::Args::parse(spec, params)?;
+    match spec.command {
+        Command::Login | Command::Logout => Err(ApiError::internal()),
+        _ => dispatch::run(port, &caller, spec, &args).await,
+    }
 }

@@ -8,6 +8,9 @@ pub mod infra;
 pub mod instance;
 pub mod listing;
 pub mod offering;
+pub mod os_type;
+pub mod scope;
+pub mod session;
 pub mod template;
 
 use rand::Rng;

@@ -1,12 +1,44 @@
-//! The native door's port, over the core.
+//! The native door's port, over the core: turns the door's typed CloudStack requests into
+//! queries of the model and the model's rows into the door's CloudStack objects. CloudStack's
+//! listing rules live here too: who sees what (`listall`, `domainid`, `isrecursive`,
+//! `account`, `projectid`), the template filters, and which unknown ids are a 431.
+//!
+//! LIMITATION: identity, infrastructure and offering lists are filtered and paged in memory
+//! over the whole (small) tables; instances are listed and paged in SQL.
 
-use cirrus_native::{Caller, NativePort, PortError};
+use std::collections::HashMap;
+use std::time::Duration;
+
+use cirrus_native::requests::{
+    DomainRef, GetUser, ListDomains, ListHypervisors, ListInfra, ListNamed, ListOwned,
+    ListTemplates, ListVirtualMachines, Login, Scope, TemplateFilter,
+};
+use cirrus_native::types as wire;
+use cirrus_native::wire::Timestamp;
+use cirrus_native::{keyword_matches, Caller, Listing, LoginUser, NativePort, PortError, Role};
 
 use super::Translator;
-use crate::model::identity::Principal;
+use crate::error::CoreError;
+use crate::model::identity::{self, Account, Domain, Principal, Role as CoreRole, User};
+use crate::model::scope::{self as listing, in_tree, InstanceQuery, InstanceView, Visibility};
+use crate::model::template::{Template, BUILTIN_TEMPLATE_NAME};
+use crate::model::{infra, offering, os_type, session};
 
-fn port_error(e: crate::error::CoreError) -> PortError {
-    PortError(e.to_string())
+fn port_error(e: CoreError) -> PortError {
+    match e {
+        CoreError::InvalidParameter(text) => PortError::InvalidParameter(text),
+        CoreError::PermissionDenied(text) => PortError::PermissionDenied(text),
+        CoreError::Store(source) => PortError::Internal(format!("the database failed: {source}")),
+        other => PortError::Internal(other.to_string()),
+    }
+}
+
+fn role_of(role: CoreRole) -> Role {
+    match role {
+        CoreRole::RootAdmin => Role::RootAdmin,
+        CoreRole::DomainAdmin => Role::DomainAdmin,
+        CoreRole::User => Role::User,
+    }
 }
 
 pub(crate) fn caller_of(p: &Principal) -> Caller {
@@ -15,8 +47,335 @@ pub(crate) fn caller_of(p: &Principal) -> Caller {
         user_name: p.user.username.clone(),
         account_id: p.account.id.clone(),
         account_name: p.account.name.clone(),
+        role: role_of(p.account.role),
         domain_id: p.domain.id.clone(),
-        is_admin: p.is_root_admin(),
+        domain_path: p.domain.path.clone(),
+    }
+}
+
+fn unknown(param: &'static str, value: &str) -> PortError {
+    PortError::UnknownId {
+        param,
+        value: value.to_owned(),
+    }
+}
+
+/// Fails with a 431 if `id` is given and no item has it.
+fn check_known<T>(
+    param: &'static str,
+    id: Option<&String>,
+    items: &[T],
+    id_of: impl Fn(&T) -> &str,
+) -> Result<(), PortError> {
+    match id {
+        Some(id) if !items.iter().any(|i| id_of(i) == id) => Err(unknown(param, id)),
+        _ => Ok(()),
+    }
+}
+
+fn same_name(filter: Option<&String>, name: &str) -> bool {
+    filter.is_none_or(|f| f.eq_ignore_ascii_case(name))
+}
+
+fn same(filter: Option<&String>, value: &str) -> bool {
+    filter.is_none_or(|f| f == value)
+}
+
+/// `up` -> `Up`: the core's lowercase states in CloudStack's capitalized words.
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(first) => first.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+fn percent(used: i64, total: i64) -> String {
+    if total <= 0 {
+        return "0%".to_owned();
+    }
+    let p = used as f64 * 100.0 / total as f64;
+    let s = format!("{p:.2}");
+    format!("{}%", s.trim_end_matches('0').trim_end_matches('.'))
+}
+
+const MIB: i64 = 1 << 20;
+
+/// The accounts, domains and users, loaded once per listing.
+struct Directory {
+    domains: Vec<Domain>,
+    accounts: Vec<Account>,
+}
+
+impl Directory {
+    fn domain(&self, id: &str) -> Option<&Domain> {
+        self.domains.iter().find(|d| d.id == id)
+    }
+
+    fn account(&self, id: &str) -> Option<&Account> {
+        self.accounts.iter().find(|a| a.id == id)
+    }
+
+    fn domain_of_account(&self, account_id: &str) -> Option<&Domain> {
+        self.account(account_id)
+            .and_then(|a| self.domain(&a.domain_id))
+    }
+
+    fn admits(&self, v: &Visibility, account_id: &str) -> bool {
+        match self.domain_of_account(account_id) {
+            Some(d) => v.admits(account_id, &d.id, &d.path),
+            None => false,
+        }
+    }
+}
+
+impl Translator {
+    fn pool(&self) -> &sqlx::AnyPool {
+        &self.cloud.store.pool
+    }
+
+    async fn directory(&self) -> Result<Directory, PortError> {
+        Ok(Directory {
+            domains: identity::list_domains(self.pool())
+                .await
+                .map_err(port_error)?,
+            accounts: identity::list_accounts(self.pool())
+                .await
+                .map_err(port_error)?,
+        })
+    }
+
+    /// CloudStack's `buildACLSearchParameters`: whose resources an owned-resource listing shows.
+    fn visibility(
+        &self,
+        dir: &Directory,
+        caller: &Caller,
+        scope: &Scope,
+        id_given: bool,
+    ) -> Result<Visibility, PortError> {
+        if let Some(project) = &scope.project_id {
+            // LIMITATION: there are no projects yet, so a project scope shows nothing.
+            if project == "-1" {
+                return Ok(Visibility::Nothing);
+            }
+            return Err(unknown("projectid", project));
+        }
+        let domain = match &scope.domain_id {
+            Some(id) => Some(dir.domain(id).ok_or_else(|| unknown("domainid", id))?),
+            None => None,
+        };
+        let account_in = |domain: &Domain, name: &str| {
+            dir.accounts
+                .iter()
+                .find(|a| a.domain_id == domain.id && a.name.eq_ignore_ascii_case(name))
+                .map(|a| Visibility::Account(a.id.clone()))
+                .ok_or_else(|| {
+                    PortError::InvalidParameter(format!(
+                        "Unable to find account {name} in domain {}",
+                        domain.id
+                    ))
+                })
+        };
+        if caller.role == Role::User {
+            if domain.is_some_and(|d| d.id != caller.domain_id) {
+                return Err(PortError::PermissionDenied(format!(
+                    "Account {} may not list resources of another domain",
+                    caller.account_name
+                )));
+            }
+            if scope
+                .account
+                .as_ref()
+                .is_some_and(|a| !a.eq_ignore_ascii_case(&caller.account_name))
+            {
+                return Err(PortError::PermissionDenied(format!(
+                    "Account {} may not list resources of another account",
+                    caller.account_name
+                )));
+            }
+            return Ok(Visibility::Account(caller.account_id.clone()));
+        }
+        let own_tree = || {
+            if caller.role == Role::RootAdmin {
+                Visibility::Everything
+            } else {
+                Visibility::DomainTree(caller.domain_path.clone())
+            }
+        };
+        if let Some(d) = domain {
+            if !in_tree(&caller.domain_path, &d.path) {
+                return Err(PortError::PermissionDenied(format!(
+                    "Account {} may not operate within domain {}",
+                    caller.account_name, d.id
+                )));
+            }
+            return match &scope.account {
+                Some(name) => account_in(d, name),
+                None if scope.is_recursive => Ok(Visibility::DomainTree(d.path.clone())),
+                None => Ok(Visibility::Domain(d.id.clone())),
+            };
+        }
+        if let Some(name) = &scope.account {
+            let own = dir
+                .domain(&caller.domain_id)
+                .ok_or_else(|| PortError::Internal("the caller's domain is gone".into()))?;
+            return account_in(own, name);
+        }
+        if id_given || scope.list_all {
+            return Ok(own_tree());
+        }
+        Ok(Visibility::Account(caller.account_id.clone()))
+    }
+
+    /// The domains an identity listing (accounts, users) covers: by default the caller's own
+    /// domain, with `listall` its whole subtree, with `domainid` that domain (and below with
+    /// `isrecursive`); a user sees only its own account.
+    fn identity_visibility(
+        &self,
+        dir: &Directory,
+        caller: &Caller,
+        req: &ListOwned,
+    ) -> Result<Visibility, PortError> {
+        let scope = &req.scope;
+        if caller.role == Role::User || scope.account.is_some() || scope.project_id.is_some() {
+            return self.visibility(dir, caller, scope, req.id.is_some());
+        }
+        if scope.domain_id.is_some() {
+            return self.visibility(dir, caller, scope, req.id.is_some());
+        }
+        if req.id.is_some() || scope.list_all {
+            return Ok(if caller.role == Role::RootAdmin {
+                Visibility::Everything
+            } else {
+                Visibility::DomainTree(caller.domain_path.clone())
+            });
+        }
+        Ok(Visibility::Domain(caller.domain_id.clone()))
+    }
+
+    fn user_view(&self, dir: &Directory, u: &User, api_key: Option<String>) -> wire::User {
+        let account = dir.account(&u.account_id);
+        let domain = dir.domain(&u.domain_id);
+        let role = account.map_or(Role::User, |a| role_of(a.role));
+        wire::User {
+            id: u.id.clone(),
+            username: u.username.clone(),
+            firstname: u.firstname.clone(),
+            lastname: u.lastname.clone(),
+            email: u.email.clone(),
+            created: Timestamp(u.created_ms),
+            state: u.state.clone(),
+            account: account.map(|a| a.name.clone()).unwrap_or_default(),
+            accountid: u.account_id.clone(),
+            accounttype: role.account_type(),
+            roletype: role.role_type().to_owned(),
+            rolename: role.role_name().to_owned(),
+            domainid: u.domain_id.clone(),
+            domain: domain.map(|d| d.name.clone()).unwrap_or_default(),
+            apikey: api_key,
+            isdefault: is_default_account(account, domain),
+            usersource: "native".to_owned(),
+        }
+    }
+
+    fn template_view(
+        &self,
+        dir: &Directory,
+        t: &Template,
+        zone_names: &HashMap<String, String>,
+    ) -> wire::Template {
+        let owner = dir.account(&t.account_id);
+        let domain = dir.domain_of_account(&t.account_id);
+        let os = os_type::by_description(&t.os_type);
+        wire::Template {
+            id: t.id.clone(),
+            name: t.name.clone(),
+            displaytext: t.display_text.clone(),
+            ispublic: t.is_public(),
+            isfeatured: t.is_featured(),
+            isready: template_ready(t),
+            status: t.status.clone(),
+            created: Timestamp(t.created_ms),
+            size: t.size_bytes,
+            zoneid: t.zone_id.clone(),
+            zonename: zone_names.get(&t.zone_id).cloned().unwrap_or_default(),
+            hypervisor: t.hypervisor.clone(),
+            format: t.format.to_uppercase(),
+            ostypeid: os.map(|o| o.id.to_owned()).unwrap_or_default(),
+            ostypename: t.os_type.clone(),
+            account: owner.map(|a| a.name.clone()).unwrap_or_default(),
+            accountid: t.account_id.clone(),
+            domain: domain.map(|d| d.name.clone()).unwrap_or_default(),
+            domainid: domain.map(|d| d.id.clone()).unwrap_or_default(),
+            templatetype: if t.name == BUILTIN_TEMPLATE_NAME {
+                "BUILTIN"
+            } else {
+                "USER"
+            }
+            .to_owned(),
+            passwordenabled: false,
+            sshkeyenabled: true,
+            isextractable: false,
+            crosszones: false,
+            bootable: true,
+            isdynamicallyscalable: false,
+            directdownload: false,
+            requireshvm: true,
+            tags: Vec::new(),
+        }
+    }
+}
+
+fn template_ready(t: &Template) -> bool {
+    t.state.eq_ignore_ascii_case("ready")
+}
+
+fn is_default_account(account: Option<&Account>, domain: Option<&Domain>) -> bool {
+    account.is_some_and(|a| a.name == crate::bootstrap::ADMIN_NAME && a.role == CoreRole::RootAdmin)
+        && domain.is_some_and(|d| d.path == identity::ROOT_PATH)
+}
+
+fn domain_state(state: &str) -> String {
+    if state.eq_ignore_ascii_case("enabled") {
+        "Active".to_owned()
+    } else {
+        capitalized(state)
+    }
+}
+
+fn vm_view(v: InstanceView, admin: bool) -> wire::VirtualMachine {
+    wire::VirtualMachine {
+        instancename: admin.then(|| format!("i-{}", &v.id[..8.min(v.id.len())])),
+        hostid: if admin { v.host_id } else { None },
+        hostname: if admin { v.host_name } else { None },
+        id: v.id,
+        name: v.name,
+        displayname: v.display_name,
+        account: v.account_name,
+        domainid: v.domain_id,
+        domain: v.domain_name,
+        created: Timestamp(v.created_ms),
+        state: v.state,
+        haenable: false,
+        zoneid: v.zone_id,
+        zonename: v.zone_name,
+        templateid: v.template_id,
+        templatename: v.template_name,
+        templatedisplaytext: v.template_display_text,
+        serviceofferingid: v.offering_id,
+        serviceofferingname: v.offering_name,
+        cpunumber: v.cpus,
+        cpuspeed: v.cpu_speed_mhz,
+        memory: v.memory_mib,
+        hypervisor: v.hypervisor,
+        passwordenabled: false,
+        isdynamicallyscalable: false,
+        // LIMITATION: no NICs, security groups or tags until the network and tagging work
+        // gives instances some; the lists are sent empty, as libcloud needs them present.
+        nic: Vec::new(),
+        securitygroup: Vec::new(),
+        affinitygroup: Vec::new(),
+        tags: Vec::new(),
     }
 }
 
@@ -29,5 +388,618 @@ impl NativePort for Translator {
             .await
             .map_err(port_error)?;
         Ok(found.map(|(p, secret)| (caller_of(&p), secret.expose().to_owned())))
+    }
+
+    async fn login(&self, req: &Login) -> Result<Option<LoginUser>, PortError> {
+        let mut conn = self
+            .pool()
+            .acquire()
+            .await
+            .map_err(|e| port_error(e.into()))?;
+        let path = match &req.domain {
+            DomainRef::Id(id) => match identity::domain_by_id(&mut conn, id).await {
+                Ok(d) => d.path,
+                Err(CoreError::NotFound { .. }) => return Ok(None),
+                Err(e) => return Err(port_error(e)),
+            },
+            DomainRef::Path(p) => identity::normalize_domain_path(p),
+        };
+        // LIMITATION: the password hash is checked on the request's task; many logins at
+        // once compete with other requests for the runtime's threads.
+        let principal =
+            identity::authenticate_password(&mut conn, &path, &req.username, &req.password)
+                .await
+                .map_err(port_error)?;
+        Ok(principal.map(|p| LoginUser {
+            caller: caller_of(&p),
+            first_name: p.user.firstname.clone(),
+            last_name: p.user.lastname.clone(),
+        }))
+    }
+
+    async fn start_session(
+        &self,
+        user_id: &str,
+        digest: &str,
+        idle: Duration,
+    ) -> Result<(), PortError> {
+        let idle_ms = i64::try_from(idle.as_millis()).unwrap_or(i64::MAX);
+        session::create(self.pool(), digest, user_id, idle_ms)
+            .await
+            .map_err(port_error)
+    }
+
+    async fn session(&self, digest: &str, idle: Duration) -> Result<Option<Caller>, PortError> {
+        let idle_ms = i64::try_from(idle.as_millis()).unwrap_or(i64::MAX);
+        let Some(user_id) = session::touch(self.pool(), digest, idle_ms)
+            .await
+            .map_err(port_error)?
+        else {
+            return Ok(None);
+        };
+        let mut conn = self
+            .pool()
+            .acquire()
+            .await
+            .map_err(|e| port_error(e.into()))?;
+        let principal = identity::principal_of(&mut conn, &user_id)
+            .await
+            .map_err(port_error)?;
+        Ok(principal.as_ref().map(caller_of))
+    }
+
+    async fn end_session(&self, digest: &str) -> Result<(), PortError> {
+        session::end(self.pool(), digest).await.map_err(port_error)
+    }
+
+    async fn capabilities(&self, _caller: &Caller) -> Result<wire::Capability, PortError> {
+        Ok(wire::Capability {
+            cloudstackversion: cirrus_native::render::CLOUDSTACK_VERSION.to_owned(),
+            securitygroupsenabled: true,
+            userpublictemplateenabled: true,
+            supportelb: "false".to_owned(),
+            projectinviterequired: false,
+            allowusercreateprojects: false,
+            customdiskofferingminsize: 1,
+            customdiskofferingmaxsize: 1024,
+            kvmsnapshotenabled: true,
+            regionsecondaryenabled: false,
+            apilimitinterval: 1,
+            apilimitmax: 0,
+            allowuserviewdestroyedvm: true,
+            allowuserexpungerecovervm: false,
+            allowuserexpungerecovervolume: false,
+            dynamicrolesenabled: false,
+            defaultuipagesize: cirrus_native::args::MAX_PAGE_SIZE as i64,
+            kubernetesserviceenabled: false,
+        })
+    }
+
+    async fn list_zones(
+        &self,
+        _caller: &Caller,
+        req: &ListInfra,
+    ) -> Result<Listing<wire::Zone>, PortError> {
+        let mut zones = infra::list_zones(self.pool()).await.map_err(port_error)?;
+        check_known("id", req.id.as_ref(), &zones, |z| &z.id)?;
+        zones.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
+        let items = zones
+            .into_iter()
+            .filter(|z| same(req.id.as_ref(), &z.id) && same_name(req.name.as_ref(), &z.name))
+            .filter(|z| keyword_matches(req.keyword.as_deref(), &[&z.name]))
+            .map(|z| wire::Zone {
+                description: Some(format!("Zone {} of region {}", z.name, z.region)),
+                allocationstate: if z.state == "enabled" {
+                    "Enabled"
+                } else {
+                    "Disabled"
+                }
+                .to_owned(),
+                id: z.id,
+                name: z.name,
+                networktype: "Advanced".to_owned(),
+                securitygroupsenabled: true,
+                localstorageenabled: false,
+                dhcpprovider: "VirtualRouter".to_owned(),
+                r#type: "Core".to_owned(),
+                tags: Vec::new(),
+            })
+            .collect();
+        Ok(req.page.slice(items))
+    }
+
+    async fn list_pods(
+        &self,
+        _caller: &Caller,
+        req: &ListInfra,
+    ) -> Result<Listing<wire::Pod>, PortError> {
+        let zones = infra::list_zones(self.pool()).await.map_err(port_error)?;
+        let pods = infra::list_pods(self.pool()).await.map_err(port_error)?;
+        check_known("id", req.id.as_ref(), &pods, |p| &p.id)?;
+        check_known("zoneid", req.zone_id.as_ref(), &zones, |z| &z.id)?;
+        let zone_name = |id: &str| zones.iter().find(|z| z.id == id).map(|z| z.name.clone());
+        let items = pods
+            .into_iter()
+            .filter(|p| same(req.id.as_ref(), &p.id) && same_name(req.name.as_ref(), &p.name))
+            .filter(|p| same(req.zone_id.as_ref(), &p.zone_id))
+            .filter(|p| keyword_matches(req.keyword.as_deref(), &[&p.name]))
+            .map(|p| wire::Pod {
+                zonename: zone_name(&p.zone_id).unwrap_or_default(),
+                id: p.id,
+                name: p.name,
+                zoneid: p.zone_id,
+                allocationstate: "Enabled".to_owned(),
+            })
+            .collect();
+        Ok(req.page.slice(items))
+    }
+
+    async fn list_clusters(
+        &self,
+        _caller: &Caller,
+        req: &ListInfra,
+    ) -> Result<Listing<wire::Cluster>, PortError> {
+        let zones = infra::list_zones(self.pool()).await.map_err(port_error)?;
+        let pods = infra::list_pods(self.pool()).await.map_err(port_error)?;
+        let clusters = infra::list_clusters(self.pool())
+            .await
+            .map_err(port_error)?;
+        check_known("id", req.id.as_ref(), &clusters, |c| &c.id)?;
+        check_known("zoneid", req.zone_id.as_ref(), &zones, |z| &z.id)?;
+        check_known("podid", req.pod_id.as_ref(), &pods, |p| &p.id)?;
+        let zone_name = |id: &str| zones.iter().find(|z| z.id == id).map(|z| z.name.clone());
+        let pod_name = |id: &str| pods.iter().find(|p| p.id == id).map(|p| p.name.clone());
+        let items = clusters
+            .into_iter()
+            .filter(|c| same(req.id.as_ref(), &c.id) && same_name(req.name.as_ref(), &c.name))
+            .filter(|c| {
+                same(req.zone_id.as_ref(), &c.zone_id) && same(req.pod_id.as_ref(), &c.pod_id)
+            })
+            .filter(|c| same_name(req.hypervisor.as_ref(), &c.hypervisor))
+            .filter(|c| keyword_matches(req.keyword.as_deref(), &[&c.name]))
+            .map(|c| wire::Cluster {
+                podname: pod_name(&c.pod_id).unwrap_or_default(),
+                zonename: zone_name(&c.zone_id).unwrap_or_default(),
+                id: c.id,
+                name: c.name,
+                podid: c.pod_id,
+                zoneid: c.zone_id,
+                hypervisortype: c.hypervisor,
+                clustertype: "CloudManaged".to_owned(),
+                allocationstate: "Enabled".to_owned(),
+                managedstate: "Managed".to_owned(),
+                cpuovercommitratio: "1.0".to_owned(),
+                memoryovercommitratio: "1.0".to_owned(),
+            })
+            .collect();
+        Ok(req.page.slice(items))
+    }
+
+    async fn list_hosts(
+        &self,
+        _caller: &Caller,
+        req: &ListInfra,
+    ) -> Result<Listing<wire::Host>, PortError> {
+        let zones = infra::list_zones(self.pool()).await.map_err(port_error)?;
+        let pods = infra::list_pods(self.pool()).await.map_err(port_error)?;
+        let clusters = infra::list_clusters(self.pool())
+            .await
+            .map_err(port_error)?;
+        let mut hosts = infra::list_hosts(self.pool()).await.map_err(port_error)?;
+        check_known("id", req.id.as_ref(), &hosts, |h| &h.id)?;
+        check_known("zoneid", req.zone_id.as_ref(), &zones, |z| &z.id)?;
+        check_known("podid", req.pod_id.as_ref(), &pods, |p| &p.id)?;
+        check_known("clusterid", req.cluster_id.as_ref(), &clusters, |c| &c.id)?;
+        hosts.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
+        let zone_name = |id: &str| zones.iter().find(|z| z.id == id).map(|z| z.name.clone());
+        let pod_name = |id: &str| pods.iter().find(|p| p.id == id).map(|p| p.name.clone());
+        let cluster_name = |id: &str| clusters.iter().find(|c| c.id == id).map(|c| c.name.clone());
+        let items = hosts
+            .into_iter()
+            .filter(|h| same(req.id.as_ref(), &h.id) && same_name(req.name.as_ref(), &h.name))
+            .filter(|h| {
+                same(req.zone_id.as_ref(), &h.zone_id) && same(req.pod_id.as_ref(), &h.pod_id)
+            })
+            .filter(|h| same(req.cluster_id.as_ref(), &h.cluster_id))
+            .filter(|h| same_name(req.hypervisor.as_ref(), &h.hypervisor))
+            .filter(|h| same_name(req.state.as_ref(), &h.state))
+            .filter(|_| same_name(req.host_type.as_ref(), "Routing"))
+            .filter(|h| keyword_matches(req.keyword.as_deref(), &[&h.name]))
+            .map(|h| wire::Host {
+                zonename: zone_name(&h.zone_id).unwrap_or_default(),
+                podname: pod_name(&h.pod_id).unwrap_or_default(),
+                clustername: cluster_name(&h.cluster_id).unwrap_or_default(),
+                state: capitalized(&h.state),
+                r#type: "Routing".to_owned(),
+                resourcestate: "Enabled".to_owned(),
+                cpuallocated: percent(h.cpus_used, h.cpus),
+                cpunumber: h.cpus,
+                cpuspeed: 2000,
+                memorytotal: h.memory_mib * MIB,
+                memoryallocated: h.memory_used_mib * MIB,
+                islocalstorageactive: false,
+                created: Timestamp(h.created_ms),
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                id: h.id,
+                name: h.name,
+                zoneid: h.zone_id,
+                podid: h.pod_id,
+                clusterid: h.cluster_id,
+                hypervisor: h.hypervisor,
+            })
+            .collect();
+        Ok(req.page.slice(items))
+    }
+
+    async fn list_hypervisors(
+        &self,
+        _caller: &Caller,
+        req: &ListHypervisors,
+    ) -> Result<Listing<wire::Hypervisor>, PortError> {
+        let zones = infra::list_zones(self.pool()).await.map_err(port_error)?;
+        check_known("zoneid", req.zone_id.as_ref(), &zones, |z| &z.id)?;
+        let clusters = infra::list_clusters(self.pool())
+            .await
+            .map_err(port_error)?;
+        let mut names: Vec<String> = clusters
+            .into_iter()
+            .filter(|c| same(req.zone_id.as_ref(), &c.zone_id))
+            .map(|c| c.hypervisor)
+            .collect();
+        names.sort();
+        names.dedup();
+        let items = names
+            .into_iter()
+            .map(|name| wire::Hypervisor { name })
+            .collect();
+        Ok(cirrus_native::Page::ALL.slice(items))
+    }
+
+    async fn list_service_offerings(
+        &self,
+        _caller: &Caller,
+        req: &ListNamed,
+    ) -> Result<Listing<wire::ServiceOffering>, PortError> {
+        let offerings = offering::list_service_offerings(self.pool())
+            .await
+            .map_err(port_error)?;
+        check_known("id", req.id.as_ref(), &offerings, |o| &o.id)?;
+        let items = offerings
+            .into_iter()
+            .filter(|o| same(req.id.as_ref(), &o.id) && same_name(req.name.as_ref(), &o.name))
+            .filter(|o| keyword_matches(req.keyword.as_deref(), &[&o.name, &o.display_text]))
+            .map(|o| wire::ServiceOffering {
+                id: o.id,
+                name: o.name,
+                displaytext: o.display_text,
+                cpunumber: o.cpus,
+                cpuspeed: o.cpu_speed_mhz,
+                memory: o.memory_mib,
+                created: Timestamp(o.created_ms),
+                storagetype: "shared".to_owned(),
+                offerha: false,
+                limitcpuuse: false,
+                isvolatile: false,
+                issystem: false,
+                defaultuse: false,
+                iscustomized: false,
+            })
+            .collect();
+        Ok(req.page.slice(items))
+    }
+
+    async fn list_disk_offerings(
+        &self,
+        _caller: &Caller,
+        req: &ListNamed,
+    ) -> Result<Listing<wire::DiskOffering>, PortError> {
+        let offerings = offering::list_disk_offerings(self.pool())
+            .await
+            .map_err(port_error)?;
+        check_known("id", req.id.as_ref(), &offerings, |o| &o.id)?;
+        let items = offerings
+            .into_iter()
+            .filter(|o| same(req.id.as_ref(), &o.id) && same_name(req.name.as_ref(), &o.name))
+            .filter(|o| keyword_matches(req.keyword.as_deref(), &[&o.name, &o.display_text]))
+            .map(|o| wire::DiskOffering {
+                iscustomized: o.is_customized(),
+                id: o.id,
+                name: o.name,
+                displaytext: o.display_text,
+                disksize: o.size_gib,
+                created: Timestamp(o.created_ms),
+                storagetype: "shared".to_owned(),
+                provisioningtype: "thin".to_owned(),
+                displayoffering: true,
+            })
+            .collect();
+        Ok(req.page.slice(items))
+    }
+
+    async fn list_templates(
+        &self,
+        caller: &Caller,
+        req: &ListTemplates,
+    ) -> Result<Listing<wire::Template>, PortError> {
+        let zones = infra::list_zones(self.pool()).await.map_err(port_error)?;
+        check_known("zoneid", req.zone_id.as_ref(), &zones, |z| &z.id)?;
+        let templates = listing::list_all_templates(self.pool())
+            .await
+            .map_err(port_error)?;
+        check_known("id", req.id.as_ref(), &templates, |t| &t.id)?;
+        let dir = self.directory().await?;
+        let own = |t: &Template| t.account_id == caller.account_id;
+        let admin_sees = match caller.role {
+            Role::RootAdmin => Visibility::Everything,
+            Role::DomainAdmin => Visibility::DomainTree(caller.domain_path.clone()),
+            Role::User => Visibility::Account(caller.account_id.clone()),
+        };
+        if req.filter == TemplateFilter::All && caller.role == Role::User {
+            return Err(PortError::InvalidParameter(
+                "Filter all can be specified by admin only".to_owned(),
+            ));
+        }
+        let admitted = |t: &Template| match req.filter {
+            TemplateFilter::Featured => t.is_public() && t.is_featured(),
+            TemplateFilter::SelfOwned => own(t),
+            TemplateFilter::SelfExecutable => own(t) && template_ready(t),
+            // LIMITATION: templates cannot be shared with other accounts yet.
+            TemplateFilter::SharedExecutable => false,
+            TemplateFilter::Executable => (own(t) || t.is_public()) && template_ready(t),
+            TemplateFilter::Community => t.is_public() && !t.is_featured(),
+            TemplateFilter::All => t.is_public() || dir.admits(&admin_sees, &t.account_id),
+        };
+        let zone_names: HashMap<String, String> =
+            zones.into_iter().map(|z| (z.id, z.name)).collect();
+        let items = templates
+            .iter()
+            .filter(|t| admitted(t))
+            .filter(|t| same(req.id.as_ref(), &t.id) && same_name(req.name.as_ref(), &t.name))
+            .filter(|t| same(req.zone_id.as_ref(), &t.zone_id))
+            .filter(|t| same_name(req.hypervisor.as_ref(), &t.hypervisor))
+            .filter(|t| keyword_matches(req.keyword.as_deref(), &[&t.name, &t.display_text]))
+            .map(|t| self.template_view(&dir, t, &zone_names))
+            .collect();
+        Ok(req.page.slice(items))
+    }
+
+    async fn list_os_types(
+        &self,
+        _caller: &Caller,
+        req: &ListNamed,
+    ) -> Result<Listing<wire::OsType>, PortError> {
+        check_known("id", req.id.as_ref(), os_type::OS_TYPES, |o| o.id)?;
+        let items = os_type::OS_TYPES
+            .iter()
+            .filter(|o| same(req.id.as_ref(), o.id) && same_name(req.name.as_ref(), o.description))
+            .filter(|o| keyword_matches(req.keyword.as_deref(), &[o.description]))
+            .map(|o| wire::OsType {
+                id: o.id.to_owned(),
+                description: o.description.to_owned(),
+                oscategoryid: o.category_id.to_owned(),
+                oscategoryname: o.category.to_owned(),
+                isuserdefined: false,
+            })
+            .collect();
+        Ok(req.page.slice(items))
+    }
+
+    async fn list_domains(
+        &self,
+        caller: &Caller,
+        req: &ListDomains,
+    ) -> Result<Listing<wire::Domain>, PortError> {
+        let dir = self.directory().await?;
+        check_known("id", req.id.as_ref(), &dir.domains, |d| &d.id)?;
+        let visible = |d: &Domain| match caller.role {
+            Role::User => d.id == caller.domain_id,
+            _ if req.list_all || req.id.is_some() => in_tree(&caller.domain_path, &d.path),
+            _ => d.id == caller.domain_id,
+        };
+        let mut domains: Vec<&Domain> = dir.domains.iter().filter(|d| visible(d)).collect();
+        domains.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
+        let items = domains
+            .into_iter()
+            .filter(|d| same(req.id.as_ref(), &d.id) && same_name(req.name.as_ref(), &d.name))
+            .filter(|d| keyword_matches(req.keyword.as_deref(), &[&d.name]))
+            .map(|d| {
+                let parent = d.parent_id.as_deref().and_then(|p| dir.domain(p));
+                wire::Domain {
+                    id: d.id.clone(),
+                    name: d.name.clone(),
+                    level: d.path.matches('/').count() as i64,
+                    parentdomainid: parent.map(|p| p.id.clone()),
+                    parentdomainname: parent.map(|p| p.name.clone()),
+                    haschild: dir
+                        .domains
+                        .iter()
+                        .any(|c| c.parent_id.as_deref() == Some(&d.id)),
+                    path: d.path.clone(),
+                    state: domain_state(&d.state),
+                    created: Timestamp(d.created_ms),
+                }
+            })
+            .collect();
+        Ok(req.page.slice(items))
+    }
+
+    async fn list_accounts(
+        &self,
+        caller: &Caller,
+        req: &ListOwned,
+    ) -> Result<Listing<wire::Account>, PortError> {
+        let dir = self.directory().await?;
+        check_known("id", req.id.as_ref(), &dir.accounts, |a| &a.id)?;
+        let visibility = self.identity_visibility(&dir, caller, req)?;
+        let users = identity::list_users(self.pool())
+            .await
+            .map_err(port_error)?;
+        let items = dir
+            .accounts
+            .iter()
+            .filter(|a| dir.admits(&visibility, &a.id))
+            .filter(|a| same(req.id.as_ref(), &a.id) && same_name(req.name.as_ref(), &a.name))
+            .filter(|a| keyword_matches(req.keyword.as_deref(), &[&a.name]))
+            .map(|a| {
+                let domain = dir.domain(&a.domain_id);
+                let role = role_of(a.role);
+                wire::Account {
+                    id: a.id.clone(),
+                    name: a.name.clone(),
+                    accounttype: role.account_type(),
+                    roletype: role.role_type().to_owned(),
+                    rolename: role.role_name().to_owned(),
+                    domainid: a.domain_id.clone(),
+                    domain: domain.map(|d| d.name.clone()).unwrap_or_default(),
+                    domainpath: domain.map(|d| d.path.clone()).unwrap_or_default(),
+                    state: a.state.clone(),
+                    created: Timestamp(a.created_ms),
+                    isdefault: is_default_account(Some(a), domain),
+                    user: users
+                        .iter()
+                        .filter(|u| u.account_id == a.id)
+                        .map(|u| self.user_view(&dir, u, None))
+                        .collect(),
+                }
+            })
+            .collect();
+        Ok(req.page.slice(items))
+    }
+
+    async fn list_users(
+        &self,
+        caller: &Caller,
+        req: &ListOwned,
+    ) -> Result<Listing<wire::User>, PortError> {
+        let dir = self.directory().await?;
+        let users = identity::list_users(self.pool())
+            .await
+            .map_err(port_error)?;
+        check_known("id", req.id.as_ref(), &users, |u| &u.id)?;
+        let visibility = self.identity_visibility(&dir, caller, req)?;
+        let items = users
+            .iter()
+            .filter(|u| dir.admits(&visibility, &u.account_id))
+            .filter(|u| same(req.id.as_ref(), &u.id) && same_name(req.name.as_ref(), &u.username))
+            .filter(|u| {
+                keyword_matches(
+                    req.keyword.as_deref(),
+                    &[&u.username, &u.firstname, &u.lastname],
+                )
+            })
+            .map(|u| self.user_view(&dir, u, None))
+            .collect();
+        Ok(req.page.slice(items))
+    }
+
+    async fn get_user(&self, caller: &Caller, req: &GetUser) -> Result<wire::User, PortError> {
+        let missing =
+            || PortError::InvalidParameter(format!("No user has the API key {}", req.api_key));
+        let user_id = listing::user_of_key(self.pool(), &req.api_key)
+            .await
+            .map_err(port_error)?
+            .ok_or_else(missing)?;
+        let dir = self.directory().await?;
+        let users = identity::list_users(self.pool())
+            .await
+            .map_err(port_error)?;
+        let user = users.iter().find(|u| u.id == user_id).ok_or_else(missing)?;
+        let domain = dir.domain(&user.domain_id).ok_or_else(missing)?;
+        if !in_tree(&caller.domain_path, &domain.path) {
+            // A domain admin outside the user's tree learns nothing more than "no such key".
+            return Err(missing());
+        }
+        Ok(self.user_view(&dir, user, Some(req.api_key.clone())))
+    }
+
+    async fn list_virtual_machines(
+        &self,
+        caller: &Caller,
+        req: &ListVirtualMachines,
+    ) -> Result<Listing<wire::VirtualMachine>, PortError> {
+        let pool = self.pool();
+        for (param, id) in
+            std::iter::once(("id", req.id.as_ref())).chain(req.ids.iter().map(|i| ("ids", Some(i))))
+        {
+            if let Some(id) = id {
+                if !listing::instance_exists(pool, id)
+                    .await
+                    .map_err(port_error)?
+                {
+                    return Err(unknown(param, id));
+                }
+            }
+        }
+        if let Some(zone) = &req.zone_id {
+            let zones = infra::list_zones(pool).await.map_err(port_error)?;
+            check_known("zoneid", Some(zone), &zones, |z| &z.id)?;
+        }
+        if let Some(template) = &req.template_id {
+            let templates = listing::list_all_templates(pool)
+                .await
+                .map_err(port_error)?;
+            check_known("templateid", Some(template), &templates, |t| &t.id)?;
+        }
+        if let Some(o) = &req.service_offering_id {
+            let offerings = offering::list_service_offerings(pool)
+                .await
+                .map_err(port_error)?;
+            check_known("serviceofferingid", Some(o), &offerings, |x| &x.id)?;
+        }
+        let dir = self.directory().await?;
+        let visibility = self.visibility(&dir, caller, &req.scope, req.id.is_some())?;
+        let query = InstanceQuery {
+            visibility: Some(visibility),
+            id: req.id.clone(),
+            ids: req.ids.clone(),
+            name: req.name.clone(),
+            state: req.state.clone(),
+            zone_id: req.zone_id.clone(),
+            template_id: req.template_id.clone(),
+            offering_id: req.service_offering_id.clone(),
+            keyword: req.keyword.clone(),
+            offset: req.page.offset,
+            limit: req.page.limit,
+        };
+        let (count, rows) = listing::list_instances(pool, &query)
+            .await
+            .map_err(port_error)?;
+        let admin = caller.role != Role::User;
+        Ok(Listing {
+            count,
+            items: rows.into_iter().map(|v| vm_view(v, admin)).collect(),
+        })
+    }
+
+    async fn list_projects(
+        &self,
+        _caller: &Caller,
+        req: &ListOwned,
+    ) -> Result<Listing<wire::Project>, PortError> {
+        // LIMITATION: there are no projects yet: every listing is empty, and an id names none.
+        if let Some(id) = &req.id {
+            return Err(unknown("id", id));
+        }
+        Ok(Listing::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentages() {
+        assert_eq!(percent(0, 32), "0%");
+        assert_eq!(percent(4, 32), "12.5%");
+        assert_eq!(percent(1, 3), "33.33%");
+        assert_eq!(percent(1, 0), "0%");
+    }
+
+    #[test]
+    fn states_are_capitalized() {
+        assert_eq!(capitalized("up"), "Up");
+        assert_eq!(capitalized(""), "");
+        assert_eq!(domain_state("enabled"), "Active");
     }
 }

@@ -1,0 +1,796 @@
+//! The command registry: every command the native door serves, described once as data (name,
+//! description, async or not, since, related commands, who may call it, its parameters with
+//! name/type/required/length/description, and its response fields). The dispatcher resolves
+//! commands here and validates parameters against these specs; `listApis` renders the same
+//! table, so it can never disagree with what is served.
+//!
+//! Beside it, `data/cloudstack-apis.txt` lists every API name CloudStack has, so a real
+//! CloudStack command we do not serve yet answers 432 naming it instead of a silent 401.
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use serde_json::{json, Map, Value};
+
+use crate::types::{
+    Account, Capability, Cluster, DiskOffering, Domain, Host, Hypervisor, LoginResponse,
+    LogoutResponse, OsType, Pod, Project, ServiceOffering, Template, User, VirtualMachine, Zone,
+};
+use crate::wire::WireObject;
+use crate::Role;
+
+/// One field of a response object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldSpec {
+    pub name: &'static str,
+    pub kind: &'static str,
+    pub description: &'static str,
+    pub children: &'static [FieldSpec],
+}
+
+/// The type of a parameter, as CloudStack's `CommandType` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamKind {
+    String,
+    Uuid,
+    Boolean,
+    Integer,
+    Long,
+    /// A comma-separated list of UUIDs.
+    UuidList,
+    /// A comma-separated list of strings.
+    StringList,
+    /// `name[i].field=value` entries.
+    Map,
+}
+
+impl ParamKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::String => "string",
+            Self::Uuid => "uuid",
+            Self::Boolean => "boolean",
+            Self::Integer => "integer",
+            Self::Long => "long",
+            Self::UuidList | Self::StringList => "list",
+            Self::Map => "map",
+        }
+    }
+}
+
+/// One parameter of a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParamSpec {
+    pub name: &'static str,
+    pub kind: ParamKind,
+    pub required: bool,
+    /// The longest value accepted for a string (CloudStack's default is 255).
+    pub length: u32,
+    pub description: &'static str,
+    /// The version that added it; on a UUID parameter with a `since`, a value that is not a
+    /// UUID is ignored (as CloudStack does) rather than refused.
+    pub since: &'static str,
+}
+
+const fn param(name: &'static str, kind: ParamKind, description: &'static str) -> ParamSpec {
+    ParamSpec {
+        name,
+        kind,
+        required: false,
+        length: 255,
+        description,
+        since: "",
+    }
+}
+
+const fn required(name: &'static str, kind: ParamKind, description: &'static str) -> ParamSpec {
+    ParamSpec {
+        required: true,
+        ..param(name, kind, description)
+    }
+}
+
+/// Who may call a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Anyone,
+    /// Root and domain admins.
+    Admins,
+    RootAdmin,
+}
+
+impl Access {
+    pub fn allows(self, role: Role) -> bool {
+        match self {
+            Self::Anyone => true,
+            Self::Admins => role != Role::User,
+            Self::RootAdmin => role == Role::RootAdmin,
+        }
+    }
+}
+
+/// The commands served; the dispatcher matches on this exhaustively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Login,
+    Logout,
+    ListApis,
+    ListCapabilities,
+    ListZones,
+    ListPods,
+    ListClusters,
+    ListHosts,
+    ListHypervisors,
+    ListServiceOfferings,
+    ListDiskOfferings,
+    ListTemplates,
+    ListOsTypes,
+    ListDomains,
+    ListAccounts,
+    ListUsers,
+    GetUser,
+    ListVirtualMachines,
+    ListProjects,
+}
+
+/// One served command.
+#[derive(Debug)]
+pub struct CommandSpec {
+    pub name: &'static str,
+    pub command: Command,
+    pub description: &'static str,
+    pub since: &'static str,
+    pub is_async: bool,
+    pub related: &'static [&'static str],
+    pub access: Access,
+    /// Parameter groups: the list, scope and the command's own.
+    pub params: &'static [&'static [ParamSpec]],
+    /// The key of the items of a list reply (`zone`), or of a single object (`capability`).
+    pub object: &'static str,
+    pub response: &'static [FieldSpec],
+}
+
+impl CommandSpec {
+    pub fn params(&self) -> impl Iterator<Item = &'static ParamSpec> {
+        self.params.iter().flat_map(|group| group.iter())
+    }
+
+    pub fn param(&self, name: &str) -> Option<&'static ParamSpec> {
+        self.params().find(|p| p.name == name)
+    }
+}
+
+use ParamKind::{Boolean, Integer, String as Str, Uuid, UuidList};
+
+/// Every list command's paging and search parameters.
+pub const LIST_PARAMS: &[ParamSpec] = &[
+    param("keyword", Str, "List by keyword"),
+    param("page", Integer, "The page to list, from 1"),
+    param(
+        "pagesize",
+        Integer,
+        "The number of items a page, at most 500; -1 for all",
+    ),
+];
+
+/// Scope parameters of lists of resources owned in domains.
+pub const DOMAIN_SCOPE_PARAMS: &[ParamSpec] = &[
+    param("domainid", Uuid, "List only resources of this domain"),
+    param(
+        "isrecursive",
+        Boolean,
+        "With domainid, include the domains below it",
+    ),
+    param(
+        "listall",
+        Boolean,
+        "List everything the caller may see, not only its own",
+    ),
+];
+
+/// Scope parameters of lists of resources owned by accounts.
+pub const ACCOUNT_SCOPE_PARAMS: &[ParamSpec] = &[
+    param(
+        "account",
+        Str,
+        "List only resources of this account (with domainid)",
+    ),
+    param(
+        "projectid",
+        Uuid,
+        "List only resources of this project; -1 for all projects",
+    ),
+];
+
+const LOGIN_FIELDS: &[FieldSpec] = LoginResponse::FIELDS;
+
+const API_PARAM_FIELDS: &[FieldSpec] = &[
+    field("name", "string", "the name of the parameter"),
+    field("description", "string", "what the parameter does"),
+    field("type", "string", "the type of the parameter"),
+    field("length", "integer", "the longest value accepted"),
+    field("required", "boolean", "true if the parameter must be given"),
+    field("since", "string", "the version that added the parameter"),
+    field(
+        "related",
+        "string",
+        "commands whose results feed the parameter",
+    ),
+];
+
+const API_RESPONSE_FIELDS: &[FieldSpec] = &[
+    field("name", "string", "the name of the field"),
+    field("description", "string", "what the field holds"),
+    field("type", "string", "the type of the field"),
+];
+
+const API_FIELDS: &[FieldSpec] = &[
+    field("name", "string", "the name of the API"),
+    field("description", "string", "what the API does"),
+    field(
+        "isasync",
+        "boolean",
+        "true if the API runs as an asynchronous job",
+    ),
+    field("since", "string", "the version that added the API"),
+    field("related", "string", "related APIs"),
+    FieldSpec {
+        name: "params",
+        kind: "set",
+        description: "the parameters of the API",
+        children: API_PARAM_FIELDS,
+    },
+    FieldSpec {
+        name: "response",
+        kind: "set",
+        description: "the fields of the API's response",
+        children: API_RESPONSE_FIELDS,
+    },
+];
+
+const fn field(name: &'static str, kind: &'static str, description: &'static str) -> FieldSpec {
+    FieldSpec {
+        name,
+        kind,
+        description,
+        children: &[],
+    }
+}
+
+/// The served commands, in the order `listApis` gives them.
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "login",
+        command: Command::Login,
+        description: "Logs a user in with a password and starts a session.",
+        since: "",
+        is_async: false,
+        related: &["logout"],
+        access: Access::Anyone,
+        params: &[&[
+            required("username", Str, "The user name"),
+            required("password", Str, "The password, in clear text (use HTTPS)"),
+            param("domain", Str, "The path of the user's domain, / for ROOT"),
+            param("domainId", Uuid, "The ID of the user's domain"),
+        ]],
+        object: "",
+        response: LOGIN_FIELDS,
+    },
+    CommandSpec {
+        name: "logout",
+        command: Command::Logout,
+        description: "Ends the caller's session.",
+        since: "",
+        is_async: false,
+        related: &["login"],
+        access: Access::Anyone,
+        params: &[],
+        object: "",
+        response: LogoutResponse::FIELDS,
+    },
+    CommandSpec {
+        name: "listApis",
+        command: Command::ListApis,
+        description: "Lists the APIs the caller may call, with their parameters and responses.",
+        since: "4.1.0",
+        is_async: false,
+        related: &[],
+        access: Access::Anyone,
+        params: &[&[param("name", Str, "List only the API of this name")]],
+        object: "api",
+        response: API_FIELDS,
+    },
+    CommandSpec {
+        name: "listCapabilities",
+        command: Command::ListCapabilities,
+        description: "Tells what the cloud can do.",
+        since: "",
+        is_async: false,
+        related: &[],
+        access: Access::Anyone,
+        params: &[],
+        object: "capability",
+        response: Capability::FIELDS,
+    },
+    CommandSpec {
+        name: "listZones",
+        command: Command::ListZones,
+        description: "Lists zones.",
+        since: "",
+        is_async: false,
+        related: &["listPods"],
+        access: Access::Anyone,
+        params: &[
+            LIST_PARAMS,
+            &[
+                param("id", Uuid, "The ID of the zone"),
+                param("name", Str, "The name of the zone"),
+            ],
+        ],
+        object: "zone",
+        response: Zone::FIELDS,
+    },
+    CommandSpec {
+        name: "listPods",
+        command: Command::ListPods,
+        description: "Lists pods.",
+        since: "",
+        is_async: false,
+        related: &["listZones", "listClusters"],
+        access: Access::RootAdmin,
+        params: &[
+            LIST_PARAMS,
+            &[
+                param("id", Uuid, "The ID of the pod"),
+                param("name", Str, "The name of the pod"),
+                param("zoneid", Uuid, "List only pods of this zone"),
+            ],
+        ],
+        object: "pod",
+        response: Pod::FIELDS,
+    },
+    CommandSpec {
+        name: "listClusters",
+        command: Command::ListClusters,
+        description: "Lists clusters.",
+        since: "",
+        is_async: false,
+        related: &["listPods", "listHosts"],
+        access: Access::RootAdmin,
+        params: &[
+            LIST_PARAMS,
+            &[
+                param("id", Uuid, "The ID of the cluster"),
+                param("name", Str, "The name of the cluster"),
+                param("zoneid", Uuid, "List only clusters of this zone"),
+                param("podid", Uuid, "List only clusters of this pod"),
+                param("hypervisor", Str, "List only clusters of this hypervisor"),
+            ],
+        ],
+        object: "cluster",
+        response: Cluster::FIELDS,
+    },
+    CommandSpec {
+        name: "listHosts",
+        command: Command::ListHosts,
+        description: "Lists hypervisor hosts.",
+        since: "",
+        is_async: false,
+        related: &["listClusters"],
+        access: Access::RootAdmin,
+        params: &[
+            LIST_PARAMS,
+            &[
+                param("id", Uuid, "The ID of the host"),
+                param("name", Str, "The name of the host"),
+                param("zoneid", Uuid, "List only hosts of this zone"),
+                param("podid", Uuid, "List only hosts of this pod"),
+                param("clusterid", Uuid, "List only hosts of this cluster"),
+                param("hypervisor", Str, "List only hosts of this hypervisor"),
+                param(
+                    "state",
+                    Str,
+                    "List only hosts in this state (Up, Down, ...)",
+                ),
+                param("type", Str, "List only hosts of this type (Routing)"),
+            ],
+        ],
+        object: "host",
+        response: Host::FIELDS,
+    },
+    CommandSpec {
+        name: "listHypervisors",
+        command: Command::ListHypervisors,
+        description: "Lists the hypervisors of the cloud's clusters.",
+        since: "",
+        is_async: false,
+        related: &[],
+        access: Access::Anyone,
+        params: &[&[param("zoneid", Uuid, "List only hypervisors of this zone")]],
+        object: "hypervisor",
+        response: Hypervisor::FIELDS,
+    },
+    CommandSpec {
+        name: "listServiceOfferings",
+        command: Command::ListServiceOfferings,
+        description: "Lists service offerings (instance types).",
+        since: "",
+        is_async: false,
+        related: &[],
+        access: Access::Anyone,
+        params: &[
+            LIST_PARAMS,
+            &[
+                param("id", Uuid, "The ID of the service offering"),
+                param("name", Str, "The name of the service offering"),
+            ],
+        ],
+        object: "serviceoffering",
+        response: ServiceOffering::FIELDS,
+    },
+    CommandSpec {
+        name: "listDiskOfferings",
+        command: Command::ListDiskOfferings,
+        description: "Lists disk offerings.",
+        since: "",
+        is_async: false,
+        related: &[],
+        access: Access::Anyone,
+        params: &[
+            LIST_PARAMS,
+            &[
+                param("id", Uuid, "The ID of the disk offering"),
+                param("name", Str, "The name of the disk offering"),
+            ],
+        ],
+        object: "diskoffering",
+        response: DiskOffering::FIELDS,
+    },
+    CommandSpec {
+        name: "listTemplates",
+        command: Command::ListTemplates,
+        description: "Lists templates.",
+        since: "",
+        is_async: false,
+        related: &["listOsTypes"],
+        access: Access::Anyone,
+        params: &[
+            LIST_PARAMS,
+            &[
+                required(
+                    "templatefilter",
+                    Str,
+                    "featured, self, selfexecutable, sharedexecutable, executable, community or \
+                     all (admins)",
+                ),
+                param("id", Uuid, "The ID of the template"),
+                param("name", Str, "The name of the template"),
+                param("zoneid", Uuid, "List only templates in this zone"),
+                param("hypervisor", Str, "List only templates for this hypervisor"),
+            ],
+        ],
+        object: "template",
+        response: Template::FIELDS,
+    },
+    CommandSpec {
+        name: "listOsTypes",
+        command: Command::ListOsTypes,
+        description: "Lists guest OS types.",
+        since: "",
+        is_async: false,
+        related: &["listTemplates"],
+        access: Access::Anyone,
+        params: &[
+            LIST_PARAMS,
+            &[
+                param("id", Uuid, "The ID of the OS type"),
+                param("description", Str, "The name of the OS type"),
+            ],
+        ],
+        object: "ostype",
+        response: OsType::FIELDS,
+    },
+    CommandSpec {
+        name: "listDomains",
+        command: Command::ListDomains,
+        description: "Lists domains.",
+        since: "",
+        is_async: false,
+        related: &["listAccounts"],
+        access: Access::Anyone,
+        params: &[
+            LIST_PARAMS,
+            &[
+                param("id", Uuid, "The ID of the domain"),
+                param("name", Str, "The name of the domain"),
+                param(
+                    "listall",
+                    Boolean,
+                    "List the caller's domain and every domain below it",
+                ),
+            ],
+        ],
+        object: "domain",
+        response: Domain::FIELDS,
+    },
+    CommandSpec {
+        name: "listAccounts",
+        command: Command::ListAccounts,
+        description: "Lists accounts.",
+        since: "",
+        is_async: false,
+        related: &["listUsers", "listDomains"],
+        access: Access::Anyone,
+        params: &[
+            LIST_PARAMS,
+            DOMAIN_SCOPE_PARAMS,
+            &[
+                param("id", Uuid, "The ID of the account"),
+                param("name", Str, "The name of the account"),
+            ],
+        ],
+        object: "account",
+        response: Account::FIELDS,
+    },
+    CommandSpec {
+        name: "listUsers",
+        command: Command::ListUsers,
+        description: "Lists users.",
+        since: "",
+        is_async: false,
+        related: &["listAccounts", "getUser"],
+        access: Access::Anyone,
+        params: &[
+            LIST_PARAMS,
+            DOMAIN_SCOPE_PARAMS,
+            &[
+                param(
+                    "account",
+                    Str,
+                    "List only users of this account (with domainid)",
+                ),
+                param("id", Uuid, "The ID of the user"),
+                param("username", Str, "The user name"),
+            ],
+        ],
+        object: "user",
+        response: User::FIELDS,
+    },
+    CommandSpec {
+        name: "getUser",
+        command: Command::GetUser,
+        description: "Finds the user an API key belongs to.",
+        since: "",
+        is_async: false,
+        related: &["listUsers"],
+        access: Access::Admins,
+        params: &[&[required("userapikey", Str, "The API key of the user")]],
+        object: "user",
+        response: User::FIELDS,
+    },
+    CommandSpec {
+        name: "listVirtualMachines",
+        command: Command::ListVirtualMachines,
+        description: "Lists virtual machines (instances).",
+        since: "",
+        is_async: false,
+        related: &["listZones", "listTemplates", "listServiceOfferings"],
+        access: Access::Anyone,
+        params: &[
+            LIST_PARAMS,
+            DOMAIN_SCOPE_PARAMS,
+            ACCOUNT_SCOPE_PARAMS,
+            &[
+                param("id", Uuid, "The ID of the instance"),
+                ParamSpec {
+                    since: "4.4",
+                    ..param("ids", UuidList, "The IDs of the instances, comma-separated")
+                },
+                param("name", Str, "The name of the instance"),
+                param(
+                    "state",
+                    Str,
+                    "List only instances in this state (Running, Stopped, ...)",
+                ),
+                param("zoneid", Uuid, "List only instances in this zone"),
+                param(
+                    "templateid",
+                    Uuid,
+                    "List only instances made from this template",
+                ),
+                param(
+                    "serviceofferingid",
+                    Uuid,
+                    "List only instances of this offering",
+                ),
+            ],
+        ],
+        object: "virtualmachine",
+        response: VirtualMachine::FIELDS,
+    },
+    CommandSpec {
+        name: "listProjects",
+        command: Command::ListProjects,
+        description: "Lists projects.",
+        since: "3.0.0",
+        is_async: false,
+        related: &[],
+        access: Access::Anyone,
+        params: &[
+            LIST_PARAMS,
+            DOMAIN_SCOPE_PARAMS,
+            &[
+                param(
+                    "account",
+                    Str,
+                    "List only projects of this account (with domainid)",
+                ),
+                param("id", Uuid, "The ID of the project"),
+                param("name", Str, "The name of the project"),
+            ],
+        ],
+        object: "project",
+        response: Project::FIELDS,
+    },
+];
+
+/// The served command of this exact (case-sensitive) name.
+pub fn find(name: &str) -> Option<&'static CommandSpec> {
+    COMMANDS.iter().find(|c| c.name == name)
+}
+
+/// True if CloudStack has an API of this exact name.
+pub fn is_cloudstack_api(name: &str) -> bool {
+    static NAMES: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    NAMES
+        .get_or_init(|| {
+            include_str!("../data/cloudstack-apis.txt")
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .collect()
+        })
+        .contains(name)
+}
+
+fn fields_json(fields: &[FieldSpec]) -> Vec<Value> {
+    fields
+        .iter()
+        .map(|f| {
+            let mut o = Map::new();
+            o.insert("name".into(), json!(f.name));
+            o.insert("description".into(), json!(f.description));
+            o.insert("type".into(), json!(f.kind));
+            if !f.children.is_empty() {
+                o.insert("response".into(), Value::Array(fields_json(f.children)));
+            }
+            Value::Object(o)
+        })
+        .collect()
+}
+
+/// One entry of `listApis`: the shape cmk and cloudmonkey read, with JSON types they assert.
+pub fn api_json(spec: &CommandSpec) -> Value {
+    let params: Vec<Value> = spec
+        .params()
+        .map(|p| {
+            let mut o = Map::new();
+            o.insert("name".into(), json!(p.name));
+            o.insert("description".into(), json!(p.description));
+            o.insert("type".into(), json!(p.kind.as_str()));
+            o.insert("length".into(), json!(p.length));
+            o.insert("required".into(), json!(p.required));
+            if !p.since.is_empty() {
+                o.insert("since".into(), json!(p.since));
+            }
+            Value::Object(o)
+        })
+        .collect();
+    let mut o = Map::new();
+    o.insert("name".into(), json!(spec.name));
+    o.insert("description".into(), json!(spec.description));
+    o.insert("isasync".into(), json!(spec.is_async));
+    if !spec.since.is_empty() {
+        o.insert("since".into(), json!(spec.since));
+    }
+    if !spec.related.is_empty() {
+        o.insert("related".into(), json!(spec.related.join(",")));
+    }
+    o.insert("params".into(), Value::Array(params));
+    o.insert("response".into(), Value::Array(fields_json(spec.response)));
+    Value::Object(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_real() {
+        let mut seen = HashSet::new();
+        for spec in COMMANDS {
+            assert!(seen.insert(spec.name), "{} twice", spec.name);
+            assert!(
+                is_cloudstack_api(spec.name),
+                "{} is not a CloudStack API",
+                spec.name
+            );
+            assert_eq!(find(spec.name).map(|s| s.command), Some(spec.command));
+            for related in spec.related {
+                assert!(
+                    find(related).is_some(),
+                    "{} relates to unserved {related}",
+                    spec.name
+                );
+            }
+        }
+        assert!(
+            find("listzones").is_none(),
+            "command names are case-sensitive"
+        );
+    }
+
+    #[test]
+    fn params_are_unique_and_lowercase_where_cloudstack_reads_them() {
+        for spec in COMMANDS {
+            let mut seen = HashSet::new();
+            for p in spec.params() {
+                assert!(
+                    seen.insert(p.name.to_lowercase()),
+                    "{}: {} twice",
+                    spec.name,
+                    p.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_known_api_list_is_cloudstacks() {
+        for name in [
+            "deployVirtualMachine",
+            "createTags",
+            "queryAsyncJobResult",
+            "listVolumes",
+        ] {
+            assert!(is_cloudstack_api(name), "{name}");
+        }
+        for name in ["listzones", "DescribeInstances", "", "# Every"] {
+            assert!(!is_cloudstack_api(name), "{name}");
+        }
+        let count = include_str!("../data/cloudstack-apis.txt")
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .count();
+        assert!(count > 800, "{count}");
+    }
+
+    /// cmk panics unless these JSON types hold (cmk/config/cache.go).
+    #[test]
+    fn list_apis_types_are_what_cmk_asserts() {
+        for spec in COMMANDS {
+            let api = api_json(spec);
+            assert!(api["name"].is_string() && api["description"].is_string());
+            assert!(api["isasync"].is_boolean());
+            assert!(api.get("related").is_none_or(Value::is_string));
+            let params = api["params"].as_array().cloned().unwrap_or_default();
+            assert_eq!(params.len(), spec.params().count());
+            for p in params {
+                assert!(p["name"].is_string() && p["type"].is_string());
+                assert!(p["description"].is_string());
+                assert!(p["required"].is_boolean());
+                assert!(p["length"].is_u64(), "cloudmonkey does int(length)");
+            }
+            assert!(api["response"].is_array());
+        }
+    }
+
+    #[test]
+    fn access() {
+        assert!(Access::Anyone.allows(Role::User));
+        assert!(!Access::Admins.allows(Role::User));
+        assert!(Access::Admins.allows(Role::DomainAdmin));
+        assert!(!Access::RootAdmin.allows(Role::DomainAdmin));
+        assert!(Access::RootAdmin.allows(Role::RootAdmin));
+    }
+}
