@@ -44,7 +44,7 @@ impl Writer {
         self.buf.push('<');
         self.buf.push_str(name);
         self.buf.push_str(" xmlns=\"");
-        escape_into(&mut self.buf, namespace);
+        escape_attr_into(&mut self.buf, namespace);
         self.buf.push_str("\">");
     }
 
@@ -131,16 +131,25 @@ pub fn timestamp_ms(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-/// Escapes text for element content and attribute values. Characters XML 1.0 cannot carry at
-/// all (most C0 controls) become U+FFFD rather than making the document unreadable.
+/// Escapes element content: `&`, `<` and `>` (quotes need no escaping outside attributes).
+/// Characters XML 1.0 cannot carry at all (most C0 controls) become U+FFFD rather than making
+/// the document unreadable; a carriage return is kept as a character reference.
 pub fn escape_into(out: &mut String, text: &str) {
+    escape(out, text, false);
+}
+
+/// Escapes an attribute value: as element content, plus `"`.
+pub fn escape_attr_into(out: &mut String, text: &str) {
+    escape(out, text, true);
+}
+
+fn escape(out: &mut String, text: &str, attribute: bool) {
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
+            '"' if attribute => out.push_str("&quot;"),
             '\r' => out.push_str("&#13;"),
             '\t' | '\n' => out.push(c),
             c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
@@ -169,7 +178,7 @@ mod tests {
         let cases = [
             ("plain", "plain"),
             ("a<b>&c", "a&lt;b&gt;&amp;c"),
-            ("\"q\" 'a'", "&quot;q&quot; &apos;a&apos;"),
+            ("\"q\" 'a'", "\"q\" 'a'"),
             ("tab\tnl\ncr\r", "tab\tnl\ncr&#13;"),
             ("bell\u{7}", "bell\u{FFFD}"),
             ("ሴ ünï", "ሴ ünï"),
@@ -179,6 +188,9 @@ mod tests {
             escape_into(&mut out, input);
             assert_eq!(out, want, "{input:?}");
         }
+        let mut attr = String::new();
+        escape_attr_into(&mut attr, "a\"b<");
+        assert_eq!(attr, "a&quot;b&lt;");
     }
 
     #[test]
