@@ -160,7 +160,7 @@ impl CommandSpec {
     }
 }
 
-use ParamKind::{Boolean, Integer, String as Str, Uuid, UuidList};
+use ParamKind::{Boolean, Integer, Map as MapParam, String as Str, Uuid, UuidList};
 
 /// Every list command's paging and search parameters.
 pub const LIST_PARAMS: &[ParamSpec] = &[
@@ -172,6 +172,13 @@ pub const LIST_PARAMS: &[ParamSpec] = &[
         "The number of items a page, at most 500; -1 for all",
     ),
 ];
+
+/// The tag filter of lists of taggable resources.
+pub const TAG_PARAMS: &[ParamSpec] = &[param(
+    "tags",
+    MapParam,
+    "List only resources with one of these tags: tags[0].key=k&tags[0].value=v",
+)];
 
 /// Scope parameters of lists of resources owned in domains.
 pub const DOMAIN_SCOPE_PARAMS: &[ParamSpec] = &[
@@ -455,6 +462,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         related: &["listOsTypes"],
         access: Access::Anyone,
         params: &[
+            TAG_PARAMS,
             LIST_PARAMS,
             &[
                 required(
@@ -577,6 +585,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         related: &["listZones", "listTemplates", "listServiceOfferings"],
         access: Access::Anyone,
         params: &[
+            TAG_PARAMS,
             LIST_PARAMS,
             DOMAIN_SCOPE_PARAMS,
             ACCOUNT_SCOPE_PARAMS,

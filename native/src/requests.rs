@@ -71,6 +71,17 @@ impl TemplateFilter {
     }
 }
 
+/// The `tags[i].key`/`tags[i].value` filter: a resource matches if it has any of the pairs.
+fn tags(args: &Args) -> Vec<(String, String)> {
+    args.map("tags")
+        .into_iter()
+        .filter_map(|m| {
+            let key = m.get("key")?.clone();
+            Some((key, m.get("value").cloned().unwrap_or_default()))
+        })
+        .collect()
+}
+
 /// Filters common to the infrastructure lists.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListInfra {
@@ -146,6 +157,8 @@ pub struct ListTemplates {
     pub name: Option<String>,
     pub zone_id: Option<String>,
     pub hypervisor: Option<String>,
+    /// (key, value) pairs, any of which a template must have.
+    pub tags: Vec<(String, String)>,
     pub keyword: Option<String>,
     pub page: Page,
 }
@@ -165,6 +178,7 @@ impl ListTemplates {
             name: args.string("name"),
             zone_id: args.string("zoneid"),
             hypervisor: args.string("hypervisor"),
+            tags: tags(args),
             keyword: args.keyword(),
             page: args.page()?,
         })
@@ -226,6 +240,8 @@ pub struct ListVirtualMachines {
     pub zone_id: Option<String>,
     pub template_id: Option<String>,
     pub service_offering_id: Option<String>,
+    /// (key, value) pairs, any of which an instance must have.
+    pub tags: Vec<(String, String)>,
     pub scope: Scope,
     pub keyword: Option<String>,
     pub page: Page,
@@ -241,6 +257,7 @@ impl ListVirtualMachines {
             zone_id: args.string("zoneid"),
             template_id: args.string("templateid"),
             service_offering_id: args.string("serviceofferingid"),
+            tags: tags(args),
             scope: Scope::decode(args)?,
             keyword: args.keyword(),
             page: args.page()?,
@@ -364,6 +381,21 @@ mod tests {
         assert_eq!(
             both.err().map(|e| e.text),
             Some("Account and projectId can't be specified together".into())
+        );
+    }
+
+    #[test]
+    fn tag_filters() {
+        let req = ListVirtualMachines::decode(&args(
+            "listVirtualMachines",
+            "tags[0].key=env&tags[0].value=prod&Tags[1].key=team&tags[2].value=orphan",
+        ));
+        assert_eq!(
+            req.map(|r| r.tags).ok(),
+            Some(vec![
+                ("env".into(), "prod".into()),
+                ("team".into(), String::new())
+            ])
         );
     }
 

@@ -235,9 +235,8 @@ pub async fn list_instances(
     }
     if q.offset > 0 {
         if q.limit.is_none() {
-            // SQLite needs a LIMIT before an OFFSET; -1 is "no limit" there, and PostgreSQL
-            // takes LIMIT ALL.
-            sql.push_str(" LIMIT ALL");
+            // Both SQLite and PostgreSQL need a LIMIT before an OFFSET; this one never binds.
+            sql.push_str(&format!(" LIMIT {}", i64::MAX));
         }
         sql.push_str(&format!(" OFFSET {}", q.offset));
     }
@@ -280,6 +279,10 @@ pub async fn user_of_key(db: &AnyPool, access_key: &str) -> CoreResult<Option<St
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::identity::{self, Role};
+    use crate::model::instance::{self, InstanceRow};
+    use crate::model::{infra, offering, template};
+    use crate::store::Store;
 
     #[test]
     fn domain_trees() {
@@ -308,5 +311,186 @@ mod tests {
     fn like_patterns_escape_wildcards() {
         assert_eq!(contains_pattern("Web_1%"), "%web\\_1\\%%");
         assert_eq!(escape_like("ROOT/a_b"), "ROOT/a\\_b");
+    }
+
+    /// A cloud with domains ROOT, ROOT/eng, ROOT/eng/web and ROOT/ops, one account in each of
+    /// the last three, and 3, 2 and 4 instances in them, created in that order.
+    async fn cloud() -> (tempfile::TempDir, Store, Vec<String>, Vec<String>) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::open(&url).await.expect("a store");
+        let mut db = store.pool.acquire().await.expect("a connection");
+        identity::ensure_root_domain(&mut db).await.expect("ROOT");
+        let mut accounts = Vec::new();
+        for (parent, name) in [("ROOT", "eng"), ("ROOT/eng", "web"), ("ROOT", "ops")] {
+            let d = identity::create_domain(&mut db, parent, name)
+                .await
+                .expect("a domain");
+            let a = identity::create_account(&mut db, &d.id, &format!("acct-{name}"), Role::User)
+                .await
+                .expect("an account");
+            accounts.push(a.id);
+        }
+        let zone = infra::create_zone(&mut db, "z1", "r1")
+            .await
+            .expect("a zone");
+        let o = offering::create_service_offering(&mut db, "t3.micro", 2, 1024, true)
+            .await
+            .expect("an offering");
+        let t = template::create_builtin(&mut db, &accounts[0], &zone.id)
+            .await
+            .expect("a template");
+        let mut ids = Vec::new();
+        for (n, (account, count)) in accounts.iter().zip([3, 2, 4]).enumerate() {
+            for k in 0..count {
+                let seq = ids.len() as i64;
+                let id = format!("00000000-0000-4000-8000-{seq:012}");
+                let row = InstanceRow {
+                    id: id.clone(),
+                    ec2_id: format!("i-{seq:017}"),
+                    name: format!("vm-{n}-{k}"),
+                    display_name: if k == 0 {
+                        format!("Web_{n}")
+                    } else {
+                        format!("db {n}")
+                    },
+                    account_id: account.clone(),
+                    user_id: String::new(),
+                    zone_id: zone.id.clone(),
+                    host_id: None,
+                    offering_id: o.id.clone(),
+                    template_id: t.id.clone(),
+                    hypervisor: "Simulator".into(),
+                    cpus: 2,
+                    memory_mib: 1024,
+                    state: if k % 2 == 0 { "Running" } else { "Stopped" }.into(),
+                    target_state: None,
+                    state_reason: String::new(),
+                    capacity_held: 0,
+                    user_data: None,
+                    key_name: None,
+                    reservation_id: format!("r-{seq:017}"),
+                    launch_index: 0,
+                    client_token: None,
+                    created_ms: 1_000 + seq,
+                    launched_ms: None,
+                    destroyed_ms: None,
+                    updated_ms: 1_000 + seq,
+                };
+                instance::insert(&mut db, &row).await.expect("an instance");
+                ids.push(id);
+            }
+        }
+        drop(db);
+        (dir, store, accounts, ids)
+    }
+
+    #[tokio::test]
+    async fn instances_by_visibility_filter_and_page() {
+        let (_dir, store, accounts, ids) = cloud().await;
+        let domains = identity::list_domains(&store.pool).await.expect("domains");
+        let eng = domains
+            .iter()
+            .find(|d| d.path == "ROOT/eng")
+            .map(|d| d.id.clone());
+        let q = |f: fn(&mut InstanceQuery)| {
+            let mut q = InstanceQuery {
+                visibility: Some(Visibility::Everything),
+                ..InstanceQuery::default()
+            };
+            f(&mut q);
+            q
+        };
+        let mut cases: Vec<(&str, InstanceQuery, u64, Vec<String>)> = vec![
+            ("everything", q(|_| {}), 9, ids.clone()),
+            (
+                "a page",
+                q(|q| {
+                    q.offset = 2;
+                    q.limit = Some(3);
+                }),
+                9,
+                ids[2..5].to_vec(),
+            ),
+            (
+                "the last page",
+                q(|q| {
+                    q.offset = 8;
+                    q.limit = Some(3);
+                }),
+                9,
+                ids[8..].to_vec(),
+            ),
+            (
+                "past the end",
+                q(|q| {
+                    q.offset = 20;
+                    q.limit = Some(3);
+                }),
+                9,
+                vec![],
+            ),
+            (
+                "offset without limit",
+                q(|q| q.offset = 5),
+                9,
+                ids[5..].to_vec(),
+            ),
+            (
+                "state in any case",
+                q(|q| q.state = Some("rUnNiNg".into())),
+                5,
+                vec![
+                    ids[0].clone(),
+                    ids[2].clone(),
+                    ids[3].clone(),
+                    ids[5].clone(),
+                    ids[7].clone(),
+                ],
+            ),
+            (
+                "keyword with a wildcard",
+                q(|q| q.keyword = Some("WEB_".into())),
+                3,
+                vec![ids[0].clone(), ids[3].clone(), ids[5].clone()],
+            ),
+            (
+                "name",
+                q(|q| q.name = Some("vm-2-3".into())),
+                1,
+                vec![ids[8].clone()],
+            ),
+            (
+                "nothing",
+                q(|q| q.visibility = Some(Visibility::Nothing)),
+                0,
+                vec![],
+            ),
+            (
+                "a domain tree",
+                q(|q| q.visibility = Some(Visibility::DomainTree("ROOT/eng".into()))),
+                5,
+                ids[..5].to_vec(),
+            ),
+        ];
+        let mut one_domain = q(|_| {});
+        one_domain.visibility = eng.map(Visibility::Domain);
+        cases.push(("one domain", one_domain, 3, ids[..3].to_vec()));
+        let mut one_account = q(|_| {});
+        one_account.visibility = Some(Visibility::Account(accounts[2].clone()));
+        cases.push(("one account", one_account, 4, ids[5..].to_vec()));
+        let mut by_ids = q(|_| {});
+        by_ids.ids = vec![ids[1].clone(), ids[6].clone()];
+        cases.push(("ids", by_ids, 2, vec![ids[1].clone(), ids[6].clone()]));
+
+        for (what, query, count, want) in cases {
+            let (n, rows) = list_instances(&store.pool, &query)
+                .await
+                .expect("a listing");
+            let got: Vec<String> = rows.into_iter().map(|r| r.id).collect();
+            assert_eq!((n, got), (count, want), "{what}");
+        }
+        assert!(instance_exists(&store.pool, &ids[0]).await.unwrap_or(false));
+        assert!(!instance_exists(&store.pool, "nope").await.unwrap_or(true));
     }
 }

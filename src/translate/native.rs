@@ -482,7 +482,8 @@ impl NativePort for Translator {
     ) -> Result<Listing<wire::Zone>, PortError> {
         let mut zones = infra::list_zones(self.pool()).await.map_err(port_error)?;
         check_known("id", req.id.as_ref(), &zones, |z| &z.id)?;
-        zones.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
+        // Creation order, as CloudStack lists by id; names break ties within one first run.
+        zones.sort_by(|a, b| (a.created_ms, &a.name, &a.id).cmp(&(b.created_ms, &b.name, &b.id)));
         let items = zones
             .into_iter()
             .filter(|z| same(req.id.as_ref(), &z.id) && same_name(req.name.as_ref(), &z.name))
@@ -590,7 +591,7 @@ impl NativePort for Translator {
         check_known("zoneid", req.zone_id.as_ref(), &zones, |z| &z.id)?;
         check_known("podid", req.pod_id.as_ref(), &pods, |p| &p.id)?;
         check_known("clusterid", req.cluster_id.as_ref(), &clusters, |c| &c.id)?;
-        hosts.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
+        hosts.sort_by(|a, b| (a.created_ms, &a.name, &a.id).cmp(&(b.created_ms, &b.name, &b.id)));
         let zone_name = |id: &str| zones.iter().find(|z| z.id == id).map(|z| z.name.clone());
         let pod_name = |id: &str| pods.iter().find(|p| p.id == id).map(|p| p.name.clone());
         let cluster_name = |id: &str| clusters.iter().find(|c| c.id == id).map(|c| c.name.clone());
@@ -723,6 +724,10 @@ impl NativePort for Translator {
     ) -> Result<Listing<wire::Template>, PortError> {
         let zones = infra::list_zones(self.pool()).await.map_err(port_error)?;
         check_known("zoneid", req.zone_id.as_ref(), &zones, |z| &z.id)?;
+        if !req.tags.is_empty() {
+            // LIMITATION: nothing can be tagged yet, so a tag filter matches nothing.
+            return Ok(Listing::default());
+        }
         let templates = listing::list_all_templates(self.pool())
             .await
             .map_err(port_error)?;
@@ -947,7 +952,11 @@ impl NativePort for Translator {
             check_known("serviceofferingid", Some(o), &offerings, |x| &x.id)?;
         }
         let dir = self.directory().await?;
-        let visibility = self.visibility(&dir, caller, &req.scope, req.id.is_some())?;
+        let mut visibility = self.visibility(&dir, caller, &req.scope, req.id.is_some())?;
+        if !req.tags.is_empty() {
+            // LIMITATION: nothing can be tagged yet, so a tag filter matches nothing.
+            visibility = Visibility::Nothing;
+        }
         let query = InstanceQuery {
             visibility: Some(visibility),
             id: req.id.clone(),
