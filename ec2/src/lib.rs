@@ -136,19 +136,22 @@ async fn serve<P: Ec2Port + ?Sized>(
     request_id: &str,
 ) -> Result<String, Ec2Error> {
     let form = is_form(parts).then_some(parts.body);
-    let mut params = Params::decode(parts.query, form)?;
-    let action = params.take("Action");
-    // LIMITATION: every answer is in the 2016-11-15 shapes whatever Version the client names.
-    let _version = params.take("Version");
+    let decoded = Params::decode(parts.query, form);
     let span = tracing::Span::current();
-    let known = action.as_deref().filter(|a| {
+    let named = decoded.as_ref().ok().and_then(|p| p.peek("Action"));
+    let known = named.filter(|a| {
         EC2_OPERATIONS.binary_search(a).is_ok() || STS_OPERATIONS.binary_search(a).is_ok()
     });
     span.record("action", known.unwrap_or("unknown"));
 
+    // Nothing about the request is answered before its caller is known.
     let (caller, service) = authenticate(port, parts, claim, protocol).await?;
     span.record("account", caller.account_name.as_str());
 
+    let mut params = decoded?;
+    let action = params.take("Action");
+    // LIMITATION: every answer is in the 2016-11-15 shapes whatever Version the client names.
+    let _version = params.take("Version");
     let action = action.ok_or_else(|| {
         Ec2Error::new(
             Code::MissingParameter,

@@ -834,6 +834,7 @@ mod tests {
                 body: "Param1=value1",
                 authorization: "SignedHeaders=content-type;host;x-amz-date, Signature=ff11897932ad3f4e8b18135d722051e5ac45fc38421b1da7b9d196a0fe09473a",
             },
+            // The suite's own content type here is `charset=utf8`, without the dash.
             Case {
                 name: "post-x-www-form-urlencoded-parameters",
                 method: "POST",

@@ -196,6 +196,15 @@ async fn unsigned_request_gets_the_ec2_envelope() {
         ec2_error("AuthFailure")
     )));
     assert!(body.ends_with("</Message></Error></Errors><RequestID>req-42</RequestID></Response>"));
+
+    // A malformed request says nothing before its caller is known.
+    let req = http::Request::get("/?Action=DescribeRegions&Action=DescribeImages")
+        .header("host", "127.0.0.1:18199")
+        .body(Bytes::new())
+        .unwrap();
+    let (status, body) = call(req).await;
+    assert_eq!(status, 401);
+    assert!(body.contains(&ec2_error("AuthFailure")));
 }
 
 #[tokio::test]
