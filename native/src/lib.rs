@@ -273,11 +273,16 @@ pub async fn handle<P: NativePort + ?Sized>(
 }
 
 fn render_reply(format: Format, reply: Reply) -> http::Response<Bytes> {
-    let (status, body, description) = match &reply.outcome {
-        Ok(body) => (200, body.clone(), None),
-        Err(e) => (e.code.number(), render::error_body(e), Some(e.text.clone())),
+    let Reply {
+        name,
+        outcome,
+        cookies,
+    } = reply;
+    let (status, body, description) = match outcome {
+        Ok(body) => (200, body, None),
+        Err(e) => (e.code.number(), render::error_body(&e), Some(e.text)),
     };
-    let (content_type, bytes) = render::envelope(format, &reply.name, &body);
+    let (content_type, bytes) = render::envelope(format, &name, &body);
     let mut resp = http::Response::new(bytes);
     *resp.status_mut() =
         http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
@@ -295,7 +300,7 @@ fn render_reply(format: Format, reply: Reply) -> http::Response<Bytes> {
             headers.insert("x-description", v);
         }
     }
-    for cookie in &reply.cookies {
+    for cookie in &cookies {
         if let Ok(v) = http::HeaderValue::from_str(cookie) {
             headers.append(http::header::SET_COOKIE, v);
         }
