@@ -387,7 +387,12 @@ async fn logout<P: NativePort + ?Sized>(
     params: &Params,
 ) -> Reply {
     let name = render::response_name("logout");
-    if let SessionProof::Digest(digest) = session::proof(params.get("sessionkey"), &parts.headers) {
+    // cloudmonkey logs out with its cookies alone, so the cookie's key stands in for the
+    // parameter here: ending a session needs no protection against being forged.
+    let key = params
+        .get("sessionkey")
+        .or_else(|| session::cookie(&parts.headers, "sessionkey"));
+    if let SessionProof::Digest(digest) = session::proof(key, &parts.headers) {
         if let Err(e) = port.end_session(&digest).await {
             return Reply::new(name, Err(dispatch::port_failure("logout", e)));
         }

@@ -728,6 +728,37 @@ async fn login_session_logout() {
         401,
         "the session is over"
     );
+
+    // cloudmonkey logs out with its cookies only.
+    let r = call(&port, "POST", "", Some(&form), None).await;
+    let key = r.json()["loginresponse"]["sessionkey"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let jsession = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("JSESSIONID="))
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_default()
+        .to_owned();
+    let jar = format!("JSESSIONID={jsession}; sessionkey={key}");
+    let list = format!(
+        "command=listZones&response=json&sessionkey={}",
+        encode(&key)
+    );
+    assert_eq!(
+        call(&port, "GET", &list, None, Some(&jar)).await.status,
+        200
+    );
+    call(&port, "GET", "command=logout", None, Some(&jar)).await;
+    assert_eq!(
+        call(&port, "GET", &list, None, Some(&jar)).await.status,
+        401,
+        "logged out by cookie"
+    );
 }
 
 #[tokio::test]
