@@ -19,7 +19,8 @@ def test_admin_made_key_works_everywhere_until_revoked(server):
     domain = admin(server, "domain", "create", "eng")
     assert "ROOT/eng" in domain
     account = admin(server, "account", "create", "dev", "--domain", "ROOT/eng", "--role", "user")
-    number = re.search(r"\b\d{12}\b", account).group(0)
+    _id, name, number, role = account.strip().split("\t")
+    assert (name, role) == ("dev", "user") and re.fullmatch(r"\d{12}", number), account
     user = admin(server, "user", "create", "alice", "--account", "dev", "--domain", "ROOT/eng")
     assert "alice" in user
     key = admin(server, "key", "create", "--user", "alice", "--domain", "ROOT/eng")
