@@ -128,9 +128,9 @@ def test_unknown_database_scheme_is_named(tmp_path):
 
 def test_listen_address_in_use_is_named(tmp_path):
     with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
+        port = free_port()
+        holder.bind(("127.0.0.1", port))
         holder.listen()
-        port = holder.getsockname()[1]
         r = serve(tmp_path, "--data-dir", str(tmp_path / "d"), *listen(port))
     assert_one_sentence(r, f"127.0.0.1:{port}")
 
