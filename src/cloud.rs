@@ -20,6 +20,8 @@ pub struct Cloud {
     pub data_dir: PathBuf,
     /// Launches, stops and destroys instances through durable jobs.
     pub orchestrator: Arc<Orchestrator>,
+    /// The secondary storage object store: buckets and objects, bytes under DIR/blobs.
+    pub objects: Arc<crate::storage::ObjectStore>,
 }
 
 impl Cloud {

@@ -14,6 +14,7 @@ pub mod error;
 pub mod model;
 pub mod orchestrator;
 pub mod server;
+pub mod storage;
 pub mod store;
 pub mod translate;
 

@@ -296,8 +296,12 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         config.orchestrator.clone(),
     ));
     orchestrator.spawn();
+    let objects = Arc::new(
+        cirrus::storage::ObjectStore::open_local(store.clone(), &dir.root().join("blobs")).await?,
+    );
     let cloud = Arc::new(Cloud {
         orchestrator,
+        objects,
         store: store.clone(),
         region,
         endpoint_url: config.endpoint_url.clone(),

@@ -1,40 +1,75 @@
 //! The S3 door: S3's REST protocol on the s3s crate, which parses requests, verifies Signature
-//! V4 and renders S3's XML. This crate supplies the identity lookup ([`S3Port::secret_key`])
-//! and the S3 semantics over the core's storage port. Operations not served yet answer s3s's
-//! `NotImplemented` (501), never a fake success. It never sees the core.
+//! V4 (header, presigned, signed and unsigned payloads, aws-chunked bodies with trailers) and
+//! renders S3's XML. This crate adds S3's semantics (tenancy, names, conditions, ranges,
+//! checksums, listing, multipart) over the core's storage port, [`S3Port`], which the root
+//! crate implements. Operations not served answer s3s's `NotImplemented` (501), never a fake
+//! success. It never sees the core.
 
-use std::sync::Arc;
+mod digest;
+mod ops;
+pub mod port;
+mod wire;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::service::{S3Service, S3ServiceBuilder};
 use s3s::{s3_error, S3Result};
 
+pub use ops::{MAX_PUT_SIZE, MIN_PART_SIZE};
+pub use port::{Caller, Identity, PortError, S3Port};
 pub use s3s::Body;
 
-/// A failure inside the port that is not the caller's fault.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct PortError(pub String);
+/// Who each recently seen access key belongs to. The secret is looked up fresh for every
+/// request (so a revoked key is refused at once); this only spares the second lookup of the
+/// same request, from the signature check to the access check.
+#[derive(Default)]
+struct Callers {
+    seen: Mutex<HashMap<String, (Caller, Instant)>>,
+}
 
-/// What the S3 door needs from the core.
-#[async_trait::async_trait]
-pub trait S3Port: Send + Sync + 'static {
-    /// The secret key for an access key id, or `None` if the key is unknown or revoked.
-    async fn secret_key(&self, access_key: &str) -> Result<Option<String>, PortError>;
+const CALLER_TTL: Duration = Duration::from_secs(30);
+const CALLERS_MAX: usize = 10_000;
+
+impl Callers {
+    fn remember(&self, access_key: &str, caller: Caller) {
+        if let Ok(mut seen) = self.seen.lock() {
+            if seen.len() >= CALLERS_MAX {
+                seen.clear();
+            }
+            seen.insert(access_key.to_owned(), (caller, Instant::now()));
+        }
+    }
+
+    fn get(&self, access_key: &str) -> Option<Caller> {
+        let seen = self.seen.lock().ok()?;
+        let (caller, at) = seen.get(access_key)?;
+        (at.elapsed() < CALLER_TTL).then(|| caller.clone())
+    }
 }
 
 struct Auth<P> {
     port: Arc<P>,
+    callers: Arc<Callers>,
 }
 
 #[async_trait::async_trait]
 impl<P: S3Port> S3Auth for Auth<P> {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
-        tracing::Span::current().record("account", access_key);
-        match self.port.secret_key(access_key).await {
-            Ok(Some(secret)) => Ok(SecretKey::from(secret)),
-            Ok(None) => Err(s3_error!(InvalidAccessKeyId)),
+        match self.port.identify(access_key).await {
+            Ok(Some((secret, caller))) => {
+                tracing::Span::current().record("account", caller.display_name.as_str());
+                self.callers.remember(access_key, caller);
+                Ok(SecretKey::from(secret))
+            }
+            Ok(None) => Err(s3_error!(
+                InvalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records."
+            )),
             Err(e) => {
                 tracing::error!(error = %e, "looking up an access key failed");
                 Err(s3_error!(InternalError))
@@ -43,12 +78,53 @@ impl<P: S3Port> S3Auth for Auth<P> {
     }
 }
 
-/// The S3 operations. LIMITATION: no bucket or object operation is served yet (the object
-/// store comes with the S3 issue), so every operation answers s3s's 501 NotImplemented.
-struct Operations;
+/// Decides who a request is from, before any operation runs: a verified signature names an
+/// account; no signature is anonymous, which only operations that canned ACLs can open to the
+/// public may proceed with (the object store then decides).
+struct Access<P> {
+    port: Arc<P>,
+    callers: Arc<Callers>,
+}
+
+/// Operations an anonymous request may attempt; the object store still checks the ACLs.
+const ANONYMOUS_OPS: &[&str] = &[
+    "GetObject",
+    "HeadObject",
+    "HeadBucket",
+    "ListObjects",
+    "ListObjectsV2",
+    "PutObject",
+    "DeleteObject",
+];
 
 #[async_trait::async_trait]
-impl s3s::S3 for Operations {}
+impl<P: S3Port> S3Access for Access<P> {
+    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        let op = cx.s3_op().name();
+        tracing::Span::current().record("action", op);
+        let identity = match cx.credentials() {
+            Some(credentials) => {
+                let key = credentials.access_key.clone();
+                let caller = match self.callers.get(&key) {
+                    Some(caller) => caller,
+                    None => match self.port.identify(&key).await {
+                        Ok(Some((_, caller))) => caller,
+                        Ok(None) => return Err(s3_error!(InvalidAccessKeyId)),
+                        Err(e) => {
+                            tracing::error!(error = %e, "looking up an access key failed");
+                            return Err(s3_error!(InternalError));
+                        }
+                    },
+                };
+                Identity::Account(caller)
+            }
+            None if ANONYMOUS_OPS.contains(&op) => Identity::Anonymous,
+            None => return Err(s3_error!(AccessDenied, "Access Denied: sign the request.")),
+        };
+        cx.extensions_mut().insert(identity);
+        Ok(())
+    }
+}
 
 /// The S3 door, ready to answer requests.
 pub struct S3Door {
@@ -57,8 +133,13 @@ pub struct S3Door {
 
 impl S3Door {
     pub fn new<P: S3Port>(port: Arc<P>) -> Self {
-        let mut builder = S3ServiceBuilder::new(Operations);
-        builder.set_auth(Auth { port });
+        let callers = Arc::new(Callers::default());
+        let mut builder = S3ServiceBuilder::new(ops::Operations { port: port.clone() });
+        builder.set_auth(Auth {
+            port: port.clone(),
+            callers: callers.clone(),
+        });
+        builder.set_access(Access { port, callers });
         Self {
             service: builder.build(),
         }

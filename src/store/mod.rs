@@ -18,6 +18,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0001_foundation.sql"),
     ),
     (
+        2,
+        "object_store",
+        include_str!("migrations/0002_object_store.sql"),
+    ),
+    (
         3,
         "orchestrator",
         include_str!("migrations/0003_orchestrator.sql"),

@@ -1,0 +1,423 @@
+//! The blob store: where the bytes of objects, parts, templates, ISOs and snapshots live, behind
+//! one trait so that an existing S3-compatible cluster can take the place of the local disk.
+//! A blob is immutable once written and named by a generated id, never by anything a user
+//! chose, so no key can reach outside the store. What a blob means is the database's business.
+//!
+//! [`FsBlobStore`], the default, keeps `DIR/blobs/ab/cd/<id>`: a blob is written to
+//! `DIR/blobs/tmp/<id>`, fsynced, renamed into place and its directory fsynced, so a crash
+//! never leaves a partial blob under a final name. Writing and reading run on blocking threads
+//! fed through small bounded channels, so the network and the disk overlap and no more than a
+//! few MiB of any object is in memory at once.
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, SizeHint};
+use tokio::sync::mpsc;
+
+/// Any error, boxed: what a request body yields when its client goes away or its framing or
+/// signature is wrong.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A request body as the blob store reads it.
+pub type InBody = Pin<Box<dyn Body<Data = Bytes, Error = BoxError> + Send + 'static>>;
+
+/// How much a writer or reader moves per blocking call.
+const CHUNK: usize = 1 << 20;
+/// Chunks in flight between the network side and the disk side.
+const IN_FLIGHT: usize = 4;
+/// A read this small is done in one blocking call and answered as one chunk.
+const SMALL_READ: u64 = 256 << 10;
+
+/// Why writing or reading a blob failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    /// The body could not be read to its end; nothing was kept.
+    #[error("the request body could not be read to its end")]
+    Body(#[source] BoxError),
+    /// The body is longer than the caller allowed; nothing was kept.
+    #[error("the body is longer than {0} bytes")]
+    TooLarge(u64),
+    /// A blob the database refers to is not in the store.
+    #[error("the blob {0} is missing from the blob store")]
+    Missing(String),
+    #[error("the blob store failed: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// A blob just written: durable, but referred to by no row yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenBlob {
+    pub id: String,
+    pub size: u64,
+}
+
+/// Where blobs are kept.
+#[async_trait::async_trait]
+pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
+    /// Writes a body into a new blob of at most `max_size` bytes, durably. On any error nothing
+    /// is left behind.
+    async fn write(&self, body: InBody, max_size: u64) -> Result<WrittenBlob, BlobError>;
+
+    /// Opens `range` of a blob for reading. The blob is opened before this returns, so a blob
+    /// deleted afterwards can still be read to the end.
+    async fn read(&self, id: &str, range: Range<u64>) -> Result<BlobBody, BlobError>;
+
+    /// Deletes a blob; a missing one is not an error.
+    async fn delete(&self, id: &str) -> Result<(), BlobError>;
+}
+
+/// The bytes of a blob range, as an HTTP body.
+pub struct BlobBody {
+    kind: BodyKind,
+    remaining: u64,
+}
+
+enum BodyKind {
+    Once(Option<Bytes>),
+    Chunks(mpsc::Receiver<io::Result<Bytes>>),
+}
+
+impl fmt::Debug for BlobBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlobBody")
+            .field("remaining", &self.remaining)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BlobBody {
+    /// A body of bytes already in memory.
+    pub fn once(bytes: Bytes) -> Self {
+        Self {
+            remaining: bytes.len() as u64,
+            kind: BodyKind::Once(Some(bytes)),
+        }
+    }
+
+    /// A body fed through a channel by another task, `remaining` bytes long.
+    pub fn channel(remaining: u64) -> (mpsc::Sender<io::Result<Bytes>>, Self) {
+        let (tx, rx) = mpsc::channel(IN_FLIGHT);
+        let body = Self {
+            kind: BodyKind::Chunks(rx),
+            remaining,
+        };
+        (tx, body)
+    }
+
+    /// The number of bytes still to come.
+    pub fn remaining(&self) -> u64 {
+        self.remaining
+    }
+}
+
+impl Body for BlobBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let next = match &mut self.kind {
+            BodyKind::Once(bytes) => bytes.take().map(Ok),
+            BodyKind::Chunks(rx) => match rx.poll_recv(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(next) => next,
+            },
+        };
+        match next {
+            Some(Ok(bytes)) => {
+                self.remaining = self.remaining.saturating_sub(bytes.len() as u64);
+                Poll::Ready(Some(Ok(Frame::data(bytes))))
+            }
+            Some(Err(e)) => Poll::Ready(Some(Err(e))),
+            None if self.remaining > 0 => Poll::Ready(Some(Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("the blob ended {} bytes early", self.remaining),
+            )))),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}
+
+/// Blobs as files under one directory.
+#[derive(Debug)]
+pub struct FsBlobStore {
+    root: PathBuf,
+    tmp: PathBuf,
+}
+
+impl FsBlobStore {
+    /// Opens (creating if needed) a blob store under `root`, and removes what a crash left in
+    /// its temporary directory.
+    pub fn open(root: &Path) -> io::Result<Self> {
+        let tmp = root.join("tmp");
+        fs::create_dir_all(&tmp)?;
+        for entry in fs::read_dir(&tmp)? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                fs::remove_file(entry.path())?;
+            }
+        }
+        Ok(Self {
+            root: root.to_owned(),
+            tmp,
+        })
+    }
+
+    /// `DIR/blobs/ab/cd/<id>`; ids are generated hex UUIDs, checked here all the same.
+    fn path_of(&self, id: &str) -> Result<PathBuf, BlobError> {
+        let valid = id.len() >= 8 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+        if !valid {
+            return Err(BlobError::Missing(id.to_owned()));
+        }
+        Ok(self.root.join(&id[0..2]).join(&id[2..4]).join(id))
+    }
+}
+
+#[async_trait::async_trait]
+impl BlobStore for FsBlobStore {
+    async fn write(&self, mut body: InBody, max_size: u64) -> Result<WrittenBlob, BlobError> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let tmp_path = self.tmp.join(&id);
+        let final_path = self.path_of(&id)?;
+
+        let (tx, mut rx) = mpsc::channel::<Bytes>(IN_FLIGHT);
+        let aborted = Arc::new(AtomicBool::new(false));
+        let disk_aborted = aborted.clone();
+        let disk_tmp = tmp_path.clone();
+        let disk = tokio::task::spawn_blocking(move || -> io::Result<()> {
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&disk_tmp)?;
+            while let Some(chunk) = rx.blocking_recv() {
+                file.write_all(&chunk)?;
+            }
+            if disk_aborted.load(Ordering::Acquire) {
+                drop(file);
+                return fs::remove_file(&disk_tmp);
+            }
+            file.sync_all()?;
+            drop(file);
+            let dir = final_path.parent().unwrap_or(Path::new("."));
+            fs::create_dir_all(dir)?;
+            fs::rename(&disk_tmp, &final_path)?;
+            File::open(dir)?.sync_all()
+        });
+
+        // Read the body into chunks of about CHUNK bytes and hand them to the disk thread.
+        let mut size = 0u64;
+        let mut pending = BytesMut::new();
+        let read_result: Result<(), BlobError> = async {
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(BlobError::Body)?;
+                let Ok(data) = frame.into_data() else {
+                    continue; // trailers: the door reads them itself
+                };
+                size += data.len() as u64;
+                if size > max_size {
+                    return Err(BlobError::TooLarge(max_size));
+                }
+                if pending.is_empty() && data.len() >= CHUNK {
+                    if tx.send(data).await.is_err() {
+                        return Ok(()); // the disk side failed; its error is reported below
+                    }
+                    continue;
+                }
+                pending.extend_from_slice(&data);
+                if pending.len() >= CHUNK && tx.send(pending.split().freeze()).await.is_err() {
+                    return Ok(());
+                }
+            }
+            if !pending.is_empty() {
+                let _ = tx.send(pending.split().freeze()).await;
+            }
+            Ok(())
+        }
+        .await;
+
+        if let Err(e) = read_result {
+            // Dropping the sender makes the disk side finish; it throws its work away.
+            aborted.store(true, Ordering::Release);
+            drop(tx);
+            let _ = disk.await;
+            let _ = tokio::fs::remove_file(&tmp_path).await;
+            return Err(e);
+        }
+        drop(tx);
+        let disk_result = disk
+            .await
+            .map_err(|e| io::Error::other(format!("the blob writer stopped: {e}")))?;
+        if let Err(e) = disk_result {
+            let _ = tokio::fs::remove_file(&tmp_path).await;
+            let _ = self.delete(&id).await;
+            return Err(BlobError::Io(e));
+        }
+        Ok(WrittenBlob { id, size })
+    }
+
+    async fn read(&self, id: &str, range: Range<u64>) -> Result<BlobBody, BlobError> {
+        let path = self.path_of(id)?;
+        let len = range.end.saturating_sub(range.start);
+        let missing = id.to_owned();
+        let open = move || -> Result<File, BlobError> {
+            let mut file = File::open(&path).map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => BlobError::Missing(missing.clone()),
+                _ => BlobError::Io(e),
+            })?;
+            file.seek(SeekFrom::Start(range.start))?;
+            Ok(file)
+        };
+
+        if len <= SMALL_READ {
+            let bytes = tokio::task::spawn_blocking(move || -> Result<Bytes, BlobError> {
+                let mut file = open()?;
+                let mut buf = vec![0u8; usize::try_from(len).unwrap_or(0)];
+                file.read_exact(&mut buf)?;
+                Ok(Bytes::from(buf))
+            })
+            .await
+            .map_err(|e| io::Error::other(format!("the blob reader stopped: {e}")))??;
+            return Ok(BlobBody::once(bytes));
+        }
+
+        let (opened_tx, opened_rx) = tokio::sync::oneshot::channel();
+        let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(IN_FLIGHT);
+        tokio::task::spawn_blocking(move || {
+            let mut file = match open() {
+                Ok(file) => {
+                    let _ = opened_tx.send(Ok(()));
+                    file
+                }
+                Err(e) => {
+                    let _ = opened_tx.send(Err(e));
+                    return;
+                }
+            };
+            let mut left = len;
+            while left > 0 {
+                let n = usize::try_from(left.min(CHUNK as u64)).unwrap_or(CHUNK);
+                let mut buf = vec![0u8; n];
+                let sent = match file.read_exact(&mut buf) {
+                    Ok(()) => tx.blocking_send(Ok(Bytes::from(buf))),
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
+                };
+                if sent.is_err() {
+                    return; // the client went away
+                }
+                left -= n as u64;
+            }
+        });
+        opened_rx
+            .await
+            .map_err(|_| io::Error::other("the blob reader stopped before opening"))??;
+        Ok(BlobBody {
+            kind: BodyKind::Chunks(rx),
+            remaining: len,
+        })
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), BlobError> {
+        let path = self.path_of(id)?;
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(BlobError::Io(e)),
+        }
+    }
+}
+
+/// An in-memory body, for tests and for small internal writes.
+pub fn body_from_bytes(bytes: Bytes) -> InBody {
+    Box::pin(http_body_util::Full::new(bytes).map_err(|never| match never {}))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests fail loudly on setup errors
+mod tests {
+    use super::*;
+
+    async fn read_all(mut body: BlobBody) -> Vec<u8> {
+        let mut out = Vec::new();
+        while let Some(frame) = body.frame().await {
+            out.extend_from_slice(&frame.unwrap().into_data().unwrap());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn writes_reads_ranges_and_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let blob = store
+            .write(body_from_bytes(Bytes::from(data.clone())), u64::MAX)
+            .await
+            .unwrap();
+        assert_eq!(blob.size, data.len() as u64);
+        assert!(fs::read_dir(dir.path().join("tmp"))
+            .unwrap()
+            .next()
+            .is_none());
+
+        let whole = store.read(&blob.id, 0..blob.size).await.unwrap();
+        assert_eq!(read_all(whole).await, data);
+        let small = store.read(&blob.id, 10..20).await.unwrap();
+        assert_eq!(read_all(small).await, &data[10..20]);
+        let tail = store.read(&blob.id, 1_000_000..3_000_000).await.unwrap();
+        assert_eq!(read_all(tail).await, &data[1_000_000..]);
+
+        store.delete(&blob.id).await.unwrap();
+        store.delete(&blob.id).await.unwrap();
+        assert!(matches!(
+            store.read(&blob.id, 0..1).await,
+            Err(BlobError::Missing(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn too_large_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        let err = store
+            .write(body_from_bytes(Bytes::from(vec![1u8; 100])), 99)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, BlobError::TooLarge(99)));
+        assert!(fs::read_dir(dir.path().join("tmp"))
+            .unwrap()
+            .next()
+            .is_none());
+    }
+
+    #[test]
+    fn ids_never_become_paths_outside() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::open(dir.path()).unwrap();
+        assert!(store.path_of("../../etc/passwd").is_err());
+        assert!(store.path_of("abc").is_err());
+        assert!(store.path_of("0123456789abcdef").is_ok());
+    }
+}

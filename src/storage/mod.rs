@@ -1,0 +1,655 @@
+//! The secondary storage object store: buckets of objects, owned by accounts, holding users'
+//! data and (later) the templates, ISO images and snapshots of the cloud. Object metadata lives
+//! in the database (tables of migration 0002), bytes in a [`BlobStore`] (the local filesystem
+//! under `DIR/blobs` by default). This module owns both and the rules that tie them together:
+//! a blob is written and made durable first, then one transaction makes it visible (and moves
+//! whatever it replaces to `blob_trash`); the trash is emptied afterwards, so a crash at any
+//! point leaves either the old object or the new one, never a mix.
+//!
+//! It knows buckets, keys, byte ranges, ETags, checksums and canned ACLs as stored facts; it
+//! does not know HTTP or S3's wire format. Listing is a range scan over `(bucket_id, key)`
+//! that skips each common prefix with one seek, so a page costs what a page costs.
+
+pub mod blob;
+mod listing;
+mod multipart;
+mod objects;
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sqlx::{Any, Transaction};
+
+use crate::error::CoreError;
+use crate::now_ms;
+use crate::store::{Backend, Store};
+
+pub use blob::{BlobBody, BlobError, BlobStore, BoxError, FsBlobStore, InBody, WrittenBlob};
+pub use listing::{ListEntry, ListPage, ListQuery, ListedObject};
+pub use multipart::{NewUpload, PartInfo, UploadInfo, UploadPage};
+pub use objects::{ObjectReader, Precondition};
+
+/// Who is asking: an account (perhaps a root admin) or nobody in particular.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requester {
+    Anonymous,
+    Account { id: String, root_admin: bool },
+}
+
+impl Requester {
+    fn account_id(&self) -> Option<&str> {
+        match self {
+            Self::Anonymous => None,
+            Self::Account { id, .. } => Some(id),
+        }
+    }
+
+    /// Owner or root admin: full control.
+    fn controls(&self, owner_account_id: &str) -> bool {
+        match self {
+            Self::Anonymous => false,
+            Self::Account { id, root_admin } => *root_admin || id == owner_account_id,
+        }
+    }
+
+    /// Whether a canned ACL lets this requester read.
+    fn may_read_by_acl(&self, acl: CannedAcl) -> bool {
+        match acl {
+            CannedAcl::PublicRead | CannedAcl::PublicReadWrite => true,
+            CannedAcl::AuthenticatedRead => matches!(self, Self::Account { .. }),
+            CannedAcl::Private => false,
+        }
+    }
+}
+
+/// The canned ACLs the store understands, on buckets and objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CannedAcl {
+    Private,
+    PublicRead,
+    PublicReadWrite,
+    AuthenticatedRead,
+}
+
+impl CannedAcl {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Private => "private",
+            Self::PublicRead => "public-read",
+            Self::PublicReadWrite => "public-read-write",
+            Self::AuthenticatedRead => "authenticated-read",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "private" => Some(Self::Private),
+            "public-read" => Some(Self::PublicRead),
+            "public-read-write" => Some(Self::PublicReadWrite),
+            "authenticated-read" => Some(Self::AuthenticatedRead),
+            _ => None,
+        }
+    }
+
+    /// Reads a stored ACL; anything unknown is treated as the safest one.
+    fn stored(s: &str) -> Self {
+        Self::parse(s).unwrap_or(Self::Private)
+    }
+}
+
+/// Why an operation of the object store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("the bucket '{0}' does not exist")]
+    NoSuchBucket(String),
+    #[error("the bucket name '{0}' is taken by another account")]
+    BucketTaken(String),
+    #[error("you already own the bucket '{0}'")]
+    BucketOwnedByYou(String),
+    #[error("the bucket '{0}' is not empty")]
+    BucketNotEmpty(String),
+    #[error("the key '{key}' does not exist in the bucket '{bucket}'")]
+    NoSuchKey { bucket: String, key: String },
+    #[error("the multipart upload '{0}' does not exist or has ended")]
+    NoSuchUpload(String),
+    #[error("part {0} was not uploaded, or was uploaded with another ETag")]
+    InvalidPart(u32),
+    #[error("{0}")]
+    AccessDenied(String),
+    #[error("the object's current state does not meet the request's precondition")]
+    PreconditionFailed,
+    /// The object changed while it was being read; reading it again will do.
+    #[error("the object changed while it was being read")]
+    Changed,
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    #[error("the database failed")]
+    Db(#[from] sqlx::Error),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl StorageError {
+    /// True for errors that are the server's fault rather than the caller's.
+    pub fn is_internal(&self) -> bool {
+        match self {
+            Self::Db(_) | Self::Internal(_) => true,
+            Self::Blob(b) => matches!(b, BlobError::Io(_) | BlobError::Missing(_)),
+            _ => false,
+        }
+    }
+}
+
+impl From<StorageError> for CoreError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Db(e) => CoreError::Store(e),
+            StorageError::AccessDenied(m) => CoreError::PermissionDenied(m),
+            other if other.is_internal() => CoreError::Internal(other.to_string()),
+            other => CoreError::InvalidParameter(other.to_string()),
+        }
+    }
+}
+
+pub type StorageResult<T> = Result<T, StorageError>;
+
+/// A bucket.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Bucket {
+    pub id: String,
+    pub name: String,
+    pub owner_account_id: String,
+    pub region: String,
+    pub acl: String,
+    pub created_ms: i64,
+}
+
+impl Bucket {
+    fn acl(&self) -> CannedAcl {
+        CannedAcl::stored(&self.acl)
+    }
+}
+
+/// What is stored about an object besides its bytes: the standard representation headers and
+/// the user's own metadata.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectMeta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_disposition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<String>,
+    /// Milliseconds since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_ms: Option<i64>,
+    /// User metadata, names lowercased, in the order given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub user: Vec<(String, String)>,
+}
+
+/// A stored checksum of an object: algorithm (`CRC32`, `CRC32C`, `CRC64NVME`, `SHA1`,
+/// `SHA256`), its base64 value and whether it covers the whole object or is a checksum of the
+/// parts' checksums.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredChecksum {
+    pub algorithm: String,
+    pub value: String,
+    pub full_object: bool,
+}
+
+/// An object as stored.
+#[derive(Debug, Clone)]
+pub struct ObjectInfo {
+    pub id: String,
+    pub key: String,
+    pub size: u64,
+    /// The ETag without quotes: an MD5 in hex, or `md5-N` for an object made of N parts.
+    pub etag: String,
+    pub modified_ms: i64,
+    pub meta: ObjectMeta,
+    pub checksum: Option<StoredChecksum>,
+    pub parts_count: Option<u32>,
+    pub acl: String,
+    pub owner_account_id: String,
+    blob_id: Option<String>,
+}
+
+/// What the caller decided about a new object before it is made visible.
+#[derive(Debug, Clone)]
+pub struct NewObject {
+    pub etag: String,
+    pub meta: ObjectMeta,
+    pub checksum: Option<StoredChecksum>,
+    pub acl: CannedAcl,
+}
+
+/// A blob written for a request and not yet made part of an object or upload. Dropped
+/// without being used, it is deleted.
+pub struct StagedBlob {
+    blob: Option<WrittenBlob>,
+    blobs: Arc<dyn BlobStore>,
+}
+
+impl fmt::Debug for StagedBlob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StagedBlob")
+            .field("blob", &self.blob)
+            .finish()
+    }
+}
+
+impl StagedBlob {
+    pub fn size(&self) -> u64 {
+        self.blob.as_ref().map_or(0, |b| b.size)
+    }
+
+    fn take(&mut self) -> StorageResult<WrittenBlob> {
+        self.blob
+            .take()
+            .ok_or_else(|| StorageError::Internal("a staged blob was used twice".into()))
+    }
+}
+
+impl Drop for StagedBlob {
+    fn drop(&mut self) {
+        if let Some(blob) = self.blob.take() {
+            let blobs = self.blobs.clone();
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    if let Err(e) = blobs.delete(&blob.id).await {
+                        tracing::warn!(blob = %blob.id, error = %e, "deleting an unused blob failed");
+                    }
+                });
+            }
+        }
+    }
+}
+
+const CURSOR_KEY_SETTING: &str = "object_store.cursor_key";
+
+/// The object store of one cloud.
+pub struct ObjectStore {
+    store: Store,
+    blobs: Arc<dyn BlobStore>,
+    cursor_key: Vec<u8>,
+}
+
+impl fmt::Debug for ObjectStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObjectStore")
+            .field("blobs", &self.blobs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ObjectStore {
+    /// The object store over `store` with blobs on the local filesystem under `blob_dir`.
+    pub async fn open_local(store: Store, blob_dir: &Path) -> StorageResult<Self> {
+        let blobs = FsBlobStore::open(blob_dir).map_err(BlobError::Io)?;
+        Self::open(store, Arc::new(blobs)).await
+    }
+
+    /// The object store over `store` and a blob store; empties what a crash left in the trash.
+    pub async fn open(store: Store, blobs: Arc<dyn BlobStore>) -> StorageResult<Self> {
+        let cursor_key = match store.setting(CURSOR_KEY_SETTING).await? {
+            Some(hex_key) => hex::decode(hex_key).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let cursor_key = if cursor_key.len() == 32 {
+            cursor_key
+        } else {
+            let mut key = vec![0u8; 32];
+            rand::thread_rng().fill_bytes(&mut key);
+            store
+                .set_setting(CURSOR_KEY_SETTING, &hex::encode(&key))
+                .await?;
+            key
+        };
+        let objects = Self {
+            store,
+            blobs,
+            cursor_key,
+        };
+        objects.empty_trash().await;
+        Ok(objects)
+    }
+
+    /// A secret of this cloud for sealing listing cursors (continuation tokens), the same on
+    /// every management server sharing the database.
+    pub fn cursor_key(&self) -> &[u8] {
+        &self.cursor_key
+    }
+
+    /// Writes a body into a new blob (at most `max_size` bytes) before any row refers to it.
+    pub async fn write_blob(&self, body: InBody, max_size: u64) -> StorageResult<StagedBlob> {
+        let blob = self.blobs.write(body, max_size).await?;
+        Ok(StagedBlob {
+            blob: Some(blob),
+            blobs: self.blobs.clone(),
+        })
+    }
+
+    async fn begin(&self) -> StorageResult<Transaction<'static, Any>> {
+        // SQLite: take the write lock up front, so a transaction that reads and then writes
+        // waits for another writer instead of failing when it upgrades.
+        let tx = match self.store.backend {
+            Backend::Sqlite => self.store.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.store.pool.begin().await?,
+        };
+        Ok(tx)
+    }
+
+    /// Deletes the blobs in the trash, then their rows.
+    pub async fn empty_trash(&self) {
+        loop {
+            let ids: Vec<(String,)> = match sqlx::query_as(
+                "SELECT blob_id FROM blob_trash ORDER BY trashed_ms LIMIT 500",
+            )
+            .fetch_all(&self.store.pool)
+            .await
+            {
+                Ok(ids) => ids,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the blob trash failed");
+                    return;
+                }
+            };
+            if ids.is_empty() {
+                return;
+            }
+            for (id,) in &ids {
+                if let Err(e) = self.blobs.delete(id).await {
+                    tracing::warn!(blob = %id, error = %e, "deleting a trashed blob failed");
+                    return;
+                }
+                if let Err(e) = sqlx::query("DELETE FROM blob_trash WHERE blob_id = $1")
+                    .bind(id)
+                    .execute(&self.store.pool)
+                    .await
+                {
+                    tracing::warn!(blob = %id, error = %e, "clearing the blob trash failed");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Empties the trash in the background, after a transaction put something in it.
+    fn empty_trash_later(self: &Arc<Self>) {
+        let me = self.clone();
+        tokio::spawn(async move { me.empty_trash().await });
+    }
+
+    // ---- buckets ----
+
+    /// The buckets the requester owns, by name.
+    pub async fn list_buckets(&self, who: &Requester) -> StorageResult<Vec<Bucket>> {
+        let Some(account) = who.account_id() else {
+            return Err(StorageError::AccessDenied(
+                "listing buckets needs a signed request".into(),
+            ));
+        };
+        let rows = sqlx::query_as::<_, Bucket>(
+            "SELECT id, name, owner_account_id, region, acl, created_ms FROM buckets \
+             WHERE owner_account_id = $1 ORDER BY name",
+        )
+        .bind(account)
+        .fetch_all(&self.store.pool)
+        .await?;
+        Ok(rows)
+    }
+
+    /// Creates a bucket owned by the requester.
+    pub async fn create_bucket(
+        &self,
+        who: &Requester,
+        name: &str,
+        region: &str,
+        acl: CannedAcl,
+    ) -> StorageResult<Bucket> {
+        let Some(account) = who.account_id() else {
+            return Err(StorageError::AccessDenied(
+                "creating a bucket needs a signed request".into(),
+            ));
+        };
+        let bucket = Bucket {
+            id: crate::model::new_uuid(),
+            name: name.to_owned(),
+            owner_account_id: account.to_owned(),
+            region: region.to_owned(),
+            acl: acl.as_str().to_owned(),
+            created_ms: now_ms(),
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO buckets (id, name, owner_account_id, region, acl, created_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&bucket.id)
+        .bind(&bucket.name)
+        .bind(&bucket.owner_account_id)
+        .bind(&bucket.region)
+        .bind(&bucket.acl)
+        .bind(bucket.created_ms)
+        .execute(&self.store.pool)
+        .await;
+        match inserted {
+            Ok(_) => {
+                tracing::info!(bucket = %name, account = %account, "bucket created");
+                Ok(bucket)
+            }
+            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
+                let existing = self.find_bucket(name).await?;
+                match existing {
+                    Some(b) if b.owner_account_id == account => {
+                        Err(StorageError::BucketOwnedByYou(name.to_owned()))
+                    }
+                    _ => Err(StorageError::BucketTaken(name.to_owned())),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn find_bucket(&self, name: &str) -> StorageResult<Option<Bucket>> {
+        Ok(sqlx::query_as::<_, Bucket>(
+            "SELECT id, name, owner_account_id, region, acl, created_ms FROM buckets \
+             WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&self.store.pool)
+        .await?)
+    }
+
+    /// A bucket the requester controls (owner or root admin).
+    pub async fn owned_bucket(&self, who: &Requester, name: &str) -> StorageResult<Bucket> {
+        let bucket = self
+            .find_bucket(name)
+            .await?
+            .ok_or_else(|| StorageError::NoSuchBucket(name.to_owned()))?;
+        if who.controls(&bucket.owner_account_id) {
+            Ok(bucket)
+        } else {
+            Err(denied_bucket(name))
+        }
+    }
+
+    /// A bucket the requester may list and read from.
+    pub async fn readable_bucket(&self, who: &Requester, name: &str) -> StorageResult<Bucket> {
+        let bucket = self
+            .find_bucket(name)
+            .await?
+            .ok_or_else(|| StorageError::NoSuchBucket(name.to_owned()))?;
+        if who.controls(&bucket.owner_account_id) || who.may_read_by_acl(bucket.acl()) {
+            Ok(bucket)
+        } else {
+            Err(denied_bucket(name))
+        }
+    }
+
+    /// A bucket the requester may write objects into.
+    pub async fn writable_bucket(&self, who: &Requester, name: &str) -> StorageResult<Bucket> {
+        let bucket = self
+            .find_bucket(name)
+            .await?
+            .ok_or_else(|| StorageError::NoSuchBucket(name.to_owned()))?;
+        if who.controls(&bucket.owner_account_id) || bucket.acl() == CannedAcl::PublicReadWrite {
+            Ok(bucket)
+        } else {
+            Err(denied_bucket(name))
+        }
+    }
+
+    /// Deletes an empty bucket; uploads still in progress in it are aborted.
+    pub async fn delete_bucket(self: &Arc<Self>, who: &Requester, name: &str) -> StorageResult<()> {
+        let bucket = self.owned_bucket(who, name).await?;
+        let mut tx = self.begin().await?;
+        let any: Option<(String,)> =
+            sqlx::query_as("SELECT id FROM objects WHERE bucket_id = $1 LIMIT 1")
+                .bind(&bucket.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if any.is_some() {
+            return Err(StorageError::BucketNotEmpty(name.to_owned()));
+        }
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO blob_trash (blob_id, trashed_ms) \
+             SELECT p.blob_id, $2 FROM upload_parts p JOIN multipart_uploads u \
+             ON u.id = p.upload_id WHERE u.bucket_id = $1",
+        )
+        .bind(&bucket.id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM upload_parts WHERE upload_id IN \
+             (SELECT id FROM multipart_uploads WHERE bucket_id = $1)",
+        )
+        .bind(&bucket.id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM multipart_uploads WHERE bucket_id = $1")
+            .bind(&bucket.id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM buckets WHERE id = $1")
+            .bind(&bucket.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.empty_trash_later();
+        tracing::info!(bucket = %name, "bucket deleted");
+        Ok(())
+    }
+}
+
+fn denied_bucket(name: &str) -> StorageError {
+    StorageError::AccessDenied(format!("you may not access the bucket '{name}'"))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests fail loudly on setup errors
+pub(crate) mod test_support {
+    use super::*;
+
+    /// An object store over a fresh SQLite database and blob directory, with two accounts.
+    pub async fn fresh() -> (tempfile::TempDir, Arc<ObjectStore>, Requester, Requester) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/cirrus.db?mode=rwc", dir.path().display());
+        let store = Store::open(&url).await.unwrap();
+        let mut conn = store.pool.acquire().await.unwrap();
+        let root = crate::model::identity::ensure_root_domain(&mut conn)
+            .await
+            .unwrap();
+        let mut who = Vec::new();
+        for name in ["alice", "bob"] {
+            let account = crate::model::identity::create_account(
+                &mut conn,
+                &root.id,
+                name,
+                crate::model::identity::Role::User,
+            )
+            .await
+            .unwrap();
+            who.push(Requester::Account {
+                id: account.id,
+                root_admin: false,
+            });
+        }
+        drop(conn);
+        let objects = ObjectStore::open_local(store, &dir.path().join("blobs"))
+            .await
+            .unwrap();
+        let bob = who.pop().unwrap();
+        let alice = who.pop().unwrap();
+        (dir, Arc::new(objects), alice, bob)
+    }
+
+    /// The files under a directory, recursively, leaving out the blob store's temporary ones.
+    pub fn count_files(dir: &std::path::Path) -> usize {
+        let mut n = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                n += count_files(&entry.path());
+            } else {
+                n += 1;
+            }
+        }
+        n
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests fail loudly on setup errors
+mod tests {
+    use super::test_support::fresh;
+    use super::*;
+
+    #[tokio::test]
+    async fn bucket_names_are_unique_across_accounts() {
+        let (_dir, objects, alice, bob) = fresh().await;
+        let region = "us-east-1";
+        objects
+            .create_bucket(&alice, "photos", region, CannedAcl::Private)
+            .await
+            .unwrap();
+        assert!(matches!(
+            objects
+                .create_bucket(&alice, "photos", region, CannedAcl::Private)
+                .await,
+            Err(StorageError::BucketOwnedByYou(_))
+        ));
+        assert!(matches!(
+            objects
+                .create_bucket(&bob, "photos", region, CannedAcl::Private)
+                .await,
+            Err(StorageError::BucketTaken(_))
+        ));
+        assert!(matches!(
+            objects.readable_bucket(&bob, "photos").await,
+            Err(StorageError::AccessDenied(_))
+        ));
+        assert!(matches!(
+            objects
+                .readable_bucket(&Requester::Anonymous, "photos")
+                .await,
+            Err(StorageError::AccessDenied(_))
+        ));
+        assert_eq!(objects.list_buckets(&alice).await.unwrap().len(), 1);
+        assert!(objects.list_buckets(&bob).await.unwrap().is_empty());
+        objects.delete_bucket(&alice, "photos").await.unwrap();
+        assert!(matches!(
+            objects.owned_bucket(&alice, "photos").await,
+            Err(StorageError::NoSuchBucket(_))
+        ));
+    }
+}

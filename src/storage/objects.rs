@@ -1,0 +1,577 @@
+//! Objects: making a staged blob visible under a key, reading an object's bytes, deleting.
+//! Every change is one transaction that also moves the blobs it stops referring to into the
+//! trash, so readers see the old object or the new one and no blob is ever lost track of.
+
+use std::io;
+use std::ops::Range;
+use std::sync::Arc;
+
+use http_body_util::BodyExt;
+use sqlx::{Any, Transaction};
+
+use super::{
+    denied_bucket, BlobBody, BlobError, Bucket, CannedAcl, NewObject, ObjectInfo, ObjectMeta,
+    ObjectStore, Requester, StagedBlob, StorageError, StorageResult, StoredChecksum, WrittenBlob,
+};
+use crate::now_ms;
+
+/// When a write may go ahead, judged against the object already under the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    Always,
+    /// Only if no object has the key (`If-None-Match: *`).
+    IfAbsent,
+    /// Only if an object with this ETag (without quotes) has the key.
+    IfMatch(String),
+}
+
+pub(super) const OBJECT_COLUMNS: &str =
+    "id, object_key, size, etag, blob_id, parts_count, metadata, checksum_algorithm, \
+     checksum_value, checksum_type, acl, owner_account_id, modified_ms";
+
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct ObjectRow {
+    id: String,
+    object_key: Vec<u8>,
+    size: i64,
+    etag: String,
+    blob_id: Option<String>,
+    parts_count: Option<i64>,
+    metadata: String,
+    checksum_algorithm: Option<String>,
+    checksum_value: Option<String>,
+    checksum_type: Option<String>,
+    acl: String,
+    owner_account_id: String,
+    modified_ms: i64,
+}
+
+impl ObjectRow {
+    pub(super) fn into_info(self) -> StorageResult<ObjectInfo> {
+        let key = String::from_utf8(self.object_key).map_err(|_| {
+            StorageError::Internal(format!("object {} has a non-UTF-8 key", self.id))
+        })?;
+        let meta: ObjectMeta = serde_json::from_str(&self.metadata).map_err(|e| {
+            StorageError::Internal(format!("object {} has unreadable metadata: {e}", self.id))
+        })?;
+        let checksum = match (self.checksum_algorithm, self.checksum_value) {
+            (Some(algorithm), Some(value)) => Some(StoredChecksum {
+                algorithm,
+                value,
+                full_object: self.checksum_type.as_deref() != Some("COMPOSITE"),
+            }),
+            _ => None,
+        };
+        Ok(ObjectInfo {
+            id: self.id,
+            key,
+            size: u64::try_from(self.size).unwrap_or(0),
+            etag: self.etag,
+            modified_ms: self.modified_ms,
+            meta,
+            checksum,
+            parts_count: self.parts_count.and_then(|n| u32::try_from(n).ok()),
+            acl: self.acl,
+            owner_account_id: self.owner_account_id,
+            blob_id: self.blob_id,
+        })
+    }
+}
+
+/// One piece of an object's bytes: a whole blob.
+#[derive(Debug, Clone)]
+struct Segment {
+    blob_id: String,
+    size: u64,
+}
+
+/// Where an object's bytes are, ready to be read by range.
+#[derive(Debug, Clone)]
+pub struct ObjectReader {
+    segments: Vec<Segment>,
+}
+
+/// What a new object's bytes are: one blob, or parts of a completed multipart upload.
+pub(super) enum Content {
+    Blob(WrittenBlob),
+    Parts(Vec<CompletedPart>),
+}
+
+/// A part that becomes a piece of an object.
+#[derive(Debug, Clone)]
+pub(super) struct CompletedPart {
+    pub number: u32,
+    pub blob_id: String,
+    pub size: u64,
+    pub etag: String,
+    pub checksum: Option<String>,
+}
+
+impl ObjectStore {
+    /// Makes a staged blob the object under `key`, if the precondition holds.
+    pub async fn put_object(
+        self: &Arc<Self>,
+        who: &Requester,
+        bucket: &str,
+        key: &str,
+        mut staged: StagedBlob,
+        new: NewObject,
+        precondition: Precondition,
+    ) -> StorageResult<ObjectInfo> {
+        let bucket = self.writable_bucket(who, bucket).await?;
+        let blob = staged.take()?;
+        let blob_id = blob.id.clone();
+        let result = async {
+            let mut tx = self.begin().await?;
+            let info = replace_object(
+                &mut tx,
+                &bucket,
+                key,
+                Content::Blob(blob),
+                new,
+                &precondition,
+                who,
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(info)
+        }
+        .await;
+        match result {
+            Ok(info) => {
+                self.empty_trash_later();
+                Ok(info)
+            }
+            Err(e) => {
+                let _ = self.blobs.delete(&blob_id).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// An object the requester may read.
+    pub async fn object(
+        &self,
+        who: &Requester,
+        bucket: &str,
+        key: &str,
+    ) -> StorageResult<ObjectInfo> {
+        let bucket_row = self.find_bucket(bucket).await?;
+        let bucket_row = bucket_row.ok_or_else(|| StorageError::NoSuchBucket(bucket.to_owned()))?;
+        let row: Option<ObjectRow> = sqlx::query_as(&format!(
+            "SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket_id = $1 AND object_key = $2"
+        ))
+        .bind(&bucket_row.id)
+        .bind(key.as_bytes())
+        .fetch_optional(&self.store.pool)
+        .await?;
+        let controls = who.controls(&bucket_row.owner_account_id);
+        let Some(row) = row else {
+            // Without the right to list, a missing key is not told apart from a forbidden one.
+            return if controls || who.may_read_by_acl(bucket_row.acl()) {
+                Err(StorageError::NoSuchKey {
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                })
+            } else {
+                Err(denied_bucket(bucket))
+            };
+        };
+        let info = row.into_info()?;
+        let allowed = controls
+            || who.controls(&info.owner_account_id)
+            || who.may_read_by_acl(CannedAcl::stored(&info.acl));
+        if allowed {
+            Ok(info)
+        } else {
+            Err(StorageError::AccessDenied(format!(
+                "you may not read the key '{key}' in the bucket '{bucket}'"
+            )))
+        }
+    }
+
+    /// Where the bytes of an object are.
+    pub async fn reader(&self, info: &ObjectInfo) -> StorageResult<ObjectReader> {
+        if let Some(blob_id) = &info.blob_id {
+            return Ok(ObjectReader {
+                segments: vec![Segment {
+                    blob_id: blob_id.clone(),
+                    size: info.size,
+                }],
+            });
+        }
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT blob_id, size FROM object_parts WHERE object_id = $1 ORDER BY part_number",
+        )
+        .bind(&info.id)
+        .fetch_all(&self.store.pool)
+        .await?;
+        let segments = rows
+            .into_iter()
+            .map(|(blob_id, size)| Segment {
+                blob_id,
+                size: u64::try_from(size).unwrap_or(0),
+            })
+            .collect();
+        Ok(ObjectReader { segments })
+    }
+
+    /// Reads `range` of an object. [`StorageError::Changed`] means the object was replaced
+    /// since its metadata was read: read the metadata again.
+    pub async fn read(&self, reader: &ObjectReader, range: Range<u64>) -> StorageResult<BlobBody> {
+        let missing = |e: BlobError| match e {
+            BlobError::Missing(_) => StorageError::Changed,
+            other => StorageError::Blob(other),
+        };
+        if let [only] = reader.segments.as_slice() {
+            return self.blobs.read(&only.blob_id, range).await.map_err(missing);
+        }
+
+        // Several parts: open the first piece now (so a replaced object shows at once), and
+        // feed the rest from a task, part after part.
+        let mut pieces = Vec::new();
+        let mut offset = 0u64;
+        for seg in &reader.segments {
+            let (start, end) = (offset, offset + seg.size);
+            offset = end;
+            if end <= range.start || start >= range.end {
+                continue;
+            }
+            let from = range.start.max(start) - start;
+            let to = range.end.min(end) - start;
+            pieces.push((seg.blob_id.clone(), from..to));
+        }
+        let len = range.end.saturating_sub(range.start);
+        let mut pieces = pieces.into_iter();
+        let first = match pieces.next() {
+            Some((id, r)) => self.blobs.read(&id, r).await.map_err(missing)?,
+            None => return Ok(BlobBody::once(bytes::Bytes::new())),
+        };
+        let (tx, body) = BlobBody::channel(len);
+        let blobs = self.blobs.clone();
+        tokio::spawn(async move {
+            let mut current = first;
+            loop {
+                while let Some(frame) = current.frame().await {
+                    let item = frame.map(|f| f.into_data().unwrap_or_default());
+                    let failed = item.is_err();
+                    if tx.send(item).await.is_err() || failed {
+                        return;
+                    }
+                }
+                let Some((id, r)) = pieces.next() else {
+                    return;
+                };
+                current = match blobs.read(&id, r).await {
+                    Ok(next) => next,
+                    Err(e) => {
+                        let _ = tx.send(Err(io::Error::other(e.to_string()))).await;
+                        return;
+                    }
+                };
+            }
+        });
+        Ok(body)
+    }
+
+    /// Deletes the object under `key`; a missing key is not an error. True if one was there.
+    pub async fn delete_object(
+        self: &Arc<Self>,
+        who: &Requester,
+        bucket: &str,
+        key: &str,
+    ) -> StorageResult<bool> {
+        let mut found = self.delete_objects(who, bucket, &[key.to_owned()]).await?;
+        Ok(found.pop().unwrap_or(false))
+    }
+
+    /// Deletes several objects in one transaction; for each key, whether it was there.
+    pub async fn delete_objects(
+        self: &Arc<Self>,
+        who: &Requester,
+        bucket: &str,
+        keys: &[String],
+    ) -> StorageResult<Vec<bool>> {
+        let bucket = self.writable_bucket(who, bucket).await?;
+        let mut tx = self.begin().await?;
+        let mut found = Vec::with_capacity(keys.len());
+        for key in keys {
+            found.push(remove_object(&mut tx, &bucket.id, key).await?);
+        }
+        tx.commit().await?;
+        if found.iter().any(|f| *f) {
+            self.empty_trash_later();
+        }
+        Ok(found)
+    }
+}
+
+/// Removes the object under `key` inside a transaction, trashing its blobs.
+async fn remove_object(
+    tx: &mut Transaction<'static, Any>,
+    bucket_id: &str,
+    key: &str,
+) -> StorageResult<bool> {
+    let existing: Option<(String, Option<String>)> =
+        sqlx::query_as("SELECT id, blob_id FROM objects WHERE bucket_id = $1 AND object_key = $2")
+            .bind(bucket_id)
+            .bind(key.as_bytes())
+            .fetch_optional(&mut **tx)
+            .await?;
+    let Some((id, blob_id)) = existing else {
+        return Ok(false);
+    };
+    let now = now_ms();
+    if let Some(blob_id) = blob_id {
+        trash(tx, &blob_id, now).await?;
+    }
+    sqlx::query(
+        "INSERT INTO blob_trash (blob_id, trashed_ms) \
+         SELECT blob_id, $2 FROM object_parts WHERE object_id = $1",
+    )
+    .bind(&id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("DELETE FROM object_parts WHERE object_id = $1")
+        .bind(&id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM objects WHERE id = $1")
+        .bind(&id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(true)
+}
+
+pub(super) async fn trash(
+    tx: &mut Transaction<'static, Any>,
+    blob_id: &str,
+    now: i64,
+) -> StorageResult<()> {
+    sqlx::query("INSERT INTO blob_trash (blob_id, trashed_ms) VALUES ($1, $2)")
+        .bind(blob_id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Puts a new object under `key` inside a transaction, replacing (and trashing) what was
+/// there, if the precondition holds.
+pub(super) async fn replace_object(
+    tx: &mut Transaction<'static, Any>,
+    bucket: &Bucket,
+    key: &str,
+    content: Content,
+    new: NewObject,
+    precondition: &Precondition,
+    who: &Requester,
+) -> StorageResult<ObjectInfo> {
+    let current: Option<(String,)> =
+        sqlx::query_as("SELECT etag FROM objects WHERE bucket_id = $1 AND object_key = $2")
+            .bind(&bucket.id)
+            .bind(key.as_bytes())
+            .fetch_optional(&mut **tx)
+            .await?;
+    let holds = match (precondition, &current) {
+        (Precondition::Always, _) => true,
+        (Precondition::IfAbsent, current) => current.is_none(),
+        (Precondition::IfMatch(etag), Some((current,))) => etag == current,
+        (Precondition::IfMatch(_), None) => {
+            return Err(StorageError::NoSuchKey {
+                bucket: bucket.name.clone(),
+                key: key.to_owned(),
+            })
+        }
+    };
+    if !holds {
+        return Err(StorageError::PreconditionFailed);
+    }
+    if current.is_some() {
+        remove_object(tx, &bucket.id, key).await?;
+    }
+
+    let id = crate::model::new_uuid();
+    let now = now_ms();
+    let (size, blob_id, parts_count, parts) = match content {
+        Content::Blob(blob) => (blob.size, Some(blob.id), None, Vec::new()),
+        Content::Parts(parts) => {
+            let size = parts.iter().map(|p| p.size).sum();
+            (size, None, Some(parts.len() as i64), parts)
+        }
+    };
+    let metadata = serde_json::to_string(&new.meta)
+        .map_err(|e| StorageError::Internal(format!("cannot encode object metadata: {e}")))?;
+    let owner = who
+        .account_id()
+        .unwrap_or(&bucket.owner_account_id)
+        .to_owned();
+    let checksum_type = new.checksum.as_ref().map(|c| {
+        if c.full_object {
+            "FULL_OBJECT"
+        } else {
+            "COMPOSITE"
+        }
+    });
+    sqlx::query(
+        "INSERT INTO objects (id, bucket_id, object_key, size, etag, blob_id, parts_count, \
+         metadata, checksum_algorithm, checksum_value, checksum_type, acl, owner_account_id, \
+         modified_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    )
+    .bind(&id)
+    .bind(&bucket.id)
+    .bind(key.as_bytes())
+    .bind(i64::try_from(size).unwrap_or(i64::MAX))
+    .bind(&new.etag)
+    .bind(blob_id.clone())
+    .bind(parts_count)
+    .bind(&metadata)
+    .bind(new.checksum.as_ref().map(|c| c.algorithm.clone()))
+    .bind(new.checksum.as_ref().map(|c| c.value.clone()))
+    .bind(checksum_type)
+    .bind(new.acl.as_str())
+    .bind(&owner)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    for part in &parts {
+        sqlx::query(
+            "INSERT INTO object_parts (object_id, part_number, blob_id, size, etag, checksum) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&id)
+        .bind(i64::from(part.number))
+        .bind(&part.blob_id)
+        .bind(i64::try_from(part.size).unwrap_or(i64::MAX))
+        .bind(&part.etag)
+        .bind(part.checksum.clone())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(ObjectInfo {
+        id,
+        key: key.to_owned(),
+        size,
+        etag: new.etag,
+        modified_ms: now,
+        meta: new.meta,
+        checksum: new.checksum,
+        parts_count: parts_count.and_then(|n| u32::try_from(n).ok()),
+        acl: new.acl.as_str().to_owned(),
+        owner_account_id: owner,
+        blob_id,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests fail loudly on setup errors
+mod tests {
+    use bytes::Bytes;
+
+    use super::super::blob::body_from_bytes;
+    use super::super::test_support::fresh;
+    use super::*;
+
+    fn new_object(etag: &str) -> NewObject {
+        NewObject {
+            etag: etag.to_owned(),
+            meta: ObjectMeta {
+                content_type: Some("text/plain".into()),
+                user: vec![("colour".into(), "blue".into())],
+                ..ObjectMeta::default()
+            },
+            checksum: None,
+            acl: CannedAcl::Private,
+        }
+    }
+
+    async fn read_all(objects: &ObjectStore, info: &ObjectInfo, range: Range<u64>) -> Vec<u8> {
+        let reader = objects.reader(info).await.unwrap();
+        let body = objects.read(&reader, range).await.unwrap();
+        body.collect().await.unwrap().to_bytes().to_vec()
+    }
+
+    #[tokio::test]
+    async fn put_read_replace_delete() {
+        let (dir, objects, alice, bob) = fresh().await;
+        objects
+            .create_bucket(&alice, "b1", "r", CannedAcl::Private)
+            .await
+            .unwrap();
+        let staged = objects
+            .write_blob(body_from_bytes(Bytes::from_static(b"hello world")), 100)
+            .await
+            .unwrap();
+        let info = objects
+            .put_object(
+                &alice,
+                "b1",
+                "dir//a b",
+                staged,
+                new_object("e1"),
+                Precondition::IfAbsent,
+            )
+            .await
+            .unwrap();
+        assert_eq!(info.size, 11);
+
+        let got = objects.object(&alice, "b1", "dir//a b").await.unwrap();
+        assert_eq!(
+            got.meta.user,
+            vec![("colour".to_owned(), "blue".to_owned())]
+        );
+        assert_eq!(read_all(&objects, &got, 6..11).await, b"world");
+        assert!(matches!(
+            objects.object(&bob, "b1", "dir//a b").await,
+            Err(StorageError::AccessDenied(_))
+        ));
+
+        let staged = objects
+            .write_blob(body_from_bytes(Bytes::from_static(b"again")), 100)
+            .await
+            .unwrap();
+        assert!(matches!(
+            objects
+                .put_object(
+                    &alice,
+                    "b1",
+                    "dir//a b",
+                    staged,
+                    new_object("e2"),
+                    Precondition::IfAbsent
+                )
+                .await,
+            Err(StorageError::PreconditionFailed)
+        ));
+        let staged = objects
+            .write_blob(body_from_bytes(Bytes::from_static(b"again")), 100)
+            .await
+            .unwrap();
+        objects
+            .put_object(
+                &alice,
+                "b1",
+                "dir//a b",
+                staged,
+                new_object("e2"),
+                Precondition::Always,
+            )
+            .await
+            .unwrap();
+        assert!(objects
+            .delete_object(&alice, "b1", "dir//a b")
+            .await
+            .unwrap());
+        assert!(!objects
+            .delete_object(&alice, "b1", "dir//a b")
+            .await
+            .unwrap());
+
+        // Every blob written above has been deleted by now (the trash is emptied eagerly).
+        objects.empty_trash().await;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let blobs = super::super::test_support::count_files(&dir.path().join("blobs"));
+        assert_eq!(blobs, 0, "blob files left behind");
+    }
+}
