@@ -1476,21 +1476,23 @@ impl<P: S3Port> s3s::S3 for Operations<P> {
         let (upload, uploaded) = self
             .all_parts(&who, &input.bucket, &input.key, &input.upload_id)
             .await?;
+        // Every part must be there before sizes are judged.
         let mut used = Vec::with_capacity(list.len());
-        for (i, (number, tag)) in list.iter().enumerate() {
+        for (number, tag) in &list {
             let part = uploaded
                 .iter()
                 .find(|p| p.number == *number && p.etag == *tag)
                 .ok_or_else(|| s3_error(PortError::InvalidPart(*number)))?;
-            if i + 1 < list.len() && part.size < MIN_PART_SIZE {
-                return Err(s3_error!(
-                    EntityTooSmall,
-                    "Part {number} is {} bytes: every part but the last must be at least {} bytes.",
-                    part.size,
-                    MIN_PART_SIZE
-                ));
-            }
             used.push(part);
+        }
+        if let Some(small) = used[..used.len() - 1].iter().find(|p| p.size < MIN_PART_SIZE) {
+            return Err(s3_error!(
+                EntityTooSmall,
+                "Part {} is {} bytes: every part but the last must be at least {} bytes.",
+                small.number,
+                small.size,
+                MIN_PART_SIZE
+            ));
         }
         let tags: Vec<&str> = used.iter().map(|p| p.etag.as_str()).collect();
         let final_etag = digest::multipart_etag(&tags).ok_or_else(|| {
