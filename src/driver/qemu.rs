@@ -80,15 +80,16 @@ impl QemuConfig {
 }
 
 /// A data volume: a disk image on primary storage, attached as a virtio disk.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DataVolume {
     pub id: String,
     pub path: PathBuf,
 }
 
 /// What a QEMU guest needs beyond [`GuestSpec`]; the root fills it in with [`Qemu::prepare`]
-/// before the orchestrator starts the instance.
-#[derive(Debug, Clone, Default)]
+/// before the orchestrator starts the instance. A start records it in the instance's directory
+/// (`guest.json`), so a later start, after a server restart too, finds it again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct QemuGuest {
     /// The template's disk image; when absent it is looked up in `templates_dir` by id.
     pub template: Option<PathBuf>,
@@ -138,6 +139,7 @@ struct Files {
     console: PathBuf,
     console_old: PathBuf,
     qemu_err: PathBuf,
+    guest: PathBuf,
 }
 
 impl Files {
@@ -153,6 +155,7 @@ impl Files {
             console: dir.join("console.log"),
             console_old: dir.join("console.log.0"),
             qemu_err: dir.join("qemu.err"),
+            guest: dir.join("guest.json"),
             dir,
         }
     }
@@ -953,6 +956,10 @@ impl Qemu {
             self.make_root_disk(files, &template).await?;
         }
         self.make_config_drive(files, guest, extra).await?;
+        let recorded = serde_json::to_vec_pretty(extra)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| fs::write(&files.guest, bytes));
+        recorded.map_err(|e| failed(format!("cannot write {}: {e}", files.guest.display())))?;
         for stale in [&files.qmp, &files.pid] {
             let _ = fs::remove_file(stale);
         }
@@ -1143,10 +1150,17 @@ impl Driver for Qemu {
     }
 
     async fn start(&self, guest: &GuestSpec) -> Result<(), DriverError> {
-        let extra = lock(&self.guests)
-            .get(&guest.instance_id)
-            .cloned()
-            .unwrap_or_default();
+        let prepared = lock(&self.guests).get(&guest.instance_id).cloned();
+        let extra = match prepared {
+            Some(extra) => extra,
+            None => {
+                let files = self.files(&guest.instance_id)?;
+                fs::read(&files.guest)
+                    .ok()
+                    .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+                    .unwrap_or_default()
+            }
+        };
         self.start_guest(guest, &extra).await
     }
 
@@ -1469,8 +1483,23 @@ mod tests {
             files.root_disk.is_file(),
             "a stopped guest keeps its root disk"
         );
+        let recorded: QemuGuest = serde_json::from_slice(&fs::read(&files.guest).unwrap()).unwrap();
+        assert_eq!(recorded.public_keys.len(), 1);
 
-        restarted.destroy(&id).await.unwrap();
+        // Started again by a server that was never told about it: the root disk and what the
+        // first start recorded are reused.
+        let fresh = Qemu::new(config(dir.path()));
+        let again = Instant::now();
+        fresh.start(&guest).await.unwrap();
+        let booted = wait_console(&fresh, &id, &line, 3, again, BOOT_BUDGET).await;
+        assert!(booted.is_some(), "no boot line after a start from stopped");
+        assert_eq!(
+            fresh.power_states().await.unwrap().get(&id),
+            Some(&PowerState::Running)
+        );
+
+        // Destroying a running guest ends it first.
+        fresh.destroy(&id).await.unwrap();
         assert!(!files.dir.exists(), "destroy left {}", files.dir.display());
         assert!(processes_of(&id).is_empty());
         assert!(image.is_file(), "the template is untouched");
