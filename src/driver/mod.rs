@@ -3,6 +3,7 @@
 //! `simulator` runs nothing (its guests are rows in the database, so any management server can
 //! drive them); `qemu` runs real guests.
 
+pub mod qemu;
 pub mod simulator;
 
 use std::collections::HashMap;
