@@ -288,7 +288,7 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     write_client_files(&store, &dir, &config, &region).await?;
 
     let listener = server::bind(config.listen).await?;
-    let simulator = Simulator::new(store.pool.clone(), config.simulator.behaviour.clone());
+    let simulator = Simulator::new(store.clone(), config.simulator.behaviour.clone());
     let drivers = Drivers::new(vec![Arc::new(simulator)]);
     let orchestrator = Arc::new(Orchestrator::new(
         store.clone(),

@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use rand::Rng;
-use sqlx::AnyPool;
 
 use super::{Driver, DriverError, GuestSpec, PowerState};
 use crate::model::infra::Hypervisor;
 use crate::now_ms;
+use crate::store::Store;
 
 /// How the simulator behaves: latencies and injected faults.
 #[derive(Debug, Clone, Default)]
@@ -29,13 +29,13 @@ pub struct SimulatorBehaviour {
 
 #[derive(Debug)]
 pub struct Simulator {
-    db: AnyPool,
+    db: Store,
     behaviour: SimulatorBehaviour,
     fail_next_starts: AtomicU32,
 }
 
 impl Simulator {
-    pub fn new(db: AnyPool, behaviour: SimulatorBehaviour) -> Self {
+    pub fn new(db: Store, behaviour: SimulatorBehaviour) -> Self {
         let fail_next_starts = AtomicU32::new(behaviour.fail_next_starts);
         Self {
             db,
@@ -56,13 +56,15 @@ impl Simulator {
     }
 
     async fn set_power(&self, instance_id: &str, power: &str) -> Result<u64, DriverError> {
+        let mut tx = self.db.begin_write().await?;
         let done =
             sqlx::query("UPDATE sim_guests SET power = $2, updated_ms = $3 WHERE instance_id = $1")
                 .bind(instance_id)
                 .bind(power)
                 .bind(now_ms())
-                .execute(&self.db)
+                .execute(&mut *tx)
                 .await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 }
@@ -83,6 +85,7 @@ impl Driver for Simulator {
                 guest.ec2_id
             )));
         }
+        let mut tx = self.db.begin_write().await?;
         sqlx::query(
             "INSERT INTO sim_guests (instance_id, host_id, power, updated_ms) \
              VALUES ($1, $2, 'running', $3) ON CONFLICT (instance_id) \
@@ -92,8 +95,9 @@ impl Driver for Simulator {
         .bind(&guest.instance_id)
         .bind(&guest.host_id)
         .bind(now_ms())
-        .execute(&self.db)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -114,17 +118,19 @@ impl Driver for Simulator {
     }
 
     async fn destroy(&self, instance_id: &str) -> Result<(), DriverError> {
+        let mut tx = self.db.begin_write().await?;
         sqlx::query("DELETE FROM sim_guests WHERE instance_id = $1")
             .bind(instance_id)
-            .execute(&self.db)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 
     async fn power_states(&self) -> Result<HashMap<String, PowerState>, DriverError> {
         let rows: Vec<(String, String)> =
             sqlx::query_as("SELECT instance_id, power FROM sim_guests")
-                .fetch_all(&self.db)
+                .fetch_all(&self.db.pool)
                 .await?;
         Ok(rows
             .into_iter()

@@ -10,6 +10,7 @@ use sqlx::{AnyConnection, AnyPool};
 use crate::error::{CoreError, CoreResult, ResourceKind};
 use crate::model::new_uuid;
 use crate::now_ms;
+use crate::store::Store;
 
 /// What a job does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -204,12 +205,12 @@ const CLAIMABLE: &str = "\
     ORDER BY j.created_ms, j.id LIMIT $2";
 
 /// Takes up to `limit` jobs under a lease for `owner`.
-pub async fn claim(db: &AnyPool, owner: &str, lease_ms: i64, limit: i64) -> CoreResult<Vec<Job>> {
+pub async fn claim(db: &mut AnyConnection, owner: &str, lease_ms: i64, limit: i64) -> CoreResult<Vec<Job>> {
     let now = now_ms();
     let ids: Vec<(String,)> = sqlx::query_as(CLAIMABLE)
         .bind(now)
         .bind(limit)
-        .fetch_all(db)
+        .fetch_all(&mut *db)
         .await?;
     let mut claimed = Vec::new();
     for (id,) in ids {
@@ -223,7 +224,7 @@ pub async fn claim(db: &AnyPool, owner: &str, lease_ms: i64, limit: i64) -> Core
         .bind(owner)
         .bind(now + lease_ms)
         .bind(now)
-        .fetch_optional(db)
+        .fetch_optional(&mut *db)
         .await?;
         if let Some(row) = row {
             claimed.push(Job::try_from(row)?);
@@ -233,15 +234,18 @@ pub async fn claim(db: &AnyPool, owner: &str, lease_ms: i64, limit: i64) -> Core
 }
 
 /// Extends this server's lease on a job; false if the lease was lost to another server.
-pub async fn renew(db: &AnyPool, id: &str, owner: &str, lease_ms: i64) -> CoreResult<bool> {
+pub async fn renew(store: &Store, id: &str, owner: &str, lease_ms: i64) -> CoreResult<bool> {
+    let mut tx = store.begin_write().await?;
     let done = sqlx::query(
-        "UPDATE jobs SET lease_until_ms = $3 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+        "UPDATE jobs SET lease_until_ms = $3 WHERE id = $1 AND lease_owner = $2 \
+         AND state = 'running'",
     )
     .bind(id)
     .bind(owner)
     .bind(now_ms() + lease_ms)
-    .execute(db)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(done.rows_affected() == 1)
 }
 

@@ -81,6 +81,22 @@ pub struct LaunchSpec {
     pub start: bool,
 }
 
+/// What a door adds to each instance a launch makes, in the launch's transaction.
+#[async_trait::async_trait]
+pub trait LaunchAttachments: Send + Sync {
+    async fn attach(&self, db: &mut AnyConnection, instance: &InstanceRow) -> CoreResult<()>;
+}
+
+/// A launch with nothing attached.
+pub struct NoAttachments;
+
+#[async_trait::async_trait]
+impl LaunchAttachments for NoAttachments {
+    async fn attach(&self, _db: &mut AnyConnection, _instance: &InstanceRow) -> CoreResult<()> {
+        Ok(())
+    }
+}
+
 /// What a launch made.
 #[derive(Debug, Clone)]
 pub struct Launched {
@@ -145,6 +161,17 @@ impl Orchestrator {
 
     /// Places and records `min_count..=max_count` instances and queues their start jobs.
     pub async fn launch(&self, spec: LaunchSpec) -> CoreResult<Launched> {
+        self.launch_with(spec, &NoAttachments).await
+    }
+
+    /// [`Orchestrator::launch`], with `attachments` done for each new instance inside the
+    /// launch's transaction (network interfaces, addresses, groups), so a launch that fails
+    /// leaves nothing half-made. A replayed client token attaches nothing.
+    pub async fn launch_with(
+        &self,
+        spec: LaunchSpec,
+        attachments: &dyn LaunchAttachments,
+    ) -> CoreResult<Launched> {
         if spec.min_count == 0 || spec.min_count > spec.max_count {
             return Err(CoreError::InvalidParameter(format!(
                 "the instance count must be at least 1 and at most the maximum, not {} to {}",
@@ -250,6 +277,7 @@ impl Orchestrator {
                 updated_ms: now,
             };
             instance::insert(&mut tx, &row).await?;
+            attachments.attach(&mut tx, &row).await?;
             self.event(
                 &mut tx,
                 &row,
@@ -610,11 +638,7 @@ impl Orchestrator {
         let lease_ms = self.config.job_lease.as_millis() as i64;
         loop {
             let free = slots.available_permits() as i64;
-            let claimed = if free > 0 {
-                jobs::claim(&self.store.pool, &self.server_id, lease_ms, free).await
-            } else {
-                Ok(Vec::new())
-            };
+            let claimed = if free > 0 { self.claim(lease_ms, free).await } else { Ok(Vec::new()) };
             let got = match claimed {
                 Ok(jobs) => jobs,
                 Err(e) => {
@@ -642,6 +666,14 @@ impl Orchestrator {
         }
     }
 
+    /// Claims jobs in one write transaction, so claiming costs one commit however many it takes.
+    async fn claim(&self, lease_ms: i64, limit: i64) -> CoreResult<Vec<Job>> {
+        let mut tx = self.store.begin_write().await?;
+        let claimed = jobs::claim(&mut tx, &self.server_id, lease_ms, limit).await?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
     /// Runs one job to its end, renewing its lease meanwhile.
     async fn run(self: &Arc<Self>, job: Job) {
         let lease_ms = self.config.job_lease.as_millis() as i64;
@@ -652,7 +684,7 @@ impl Orchestrator {
                 let every = me.config.job_lease / 3;
                 loop {
                     tokio::time::sleep(every).await;
-                    match jobs::renew(&me.store.pool, &id, &me.server_id, lease_ms).await {
+                    match jobs::renew(&me.store, &id, &me.server_id, lease_ms).await {
                         Ok(true) => {}
                         Ok(false) => {
                             warn!(job = %id, "lost the lease on a job to another server");
@@ -1084,10 +1116,7 @@ mod tests {
         crate::bootstrap::first_run(&store, "us-east-1", "us-east-1a", &sim)
             .await
             .unwrap();
-        let drivers = Drivers::new(vec![Arc::new(Simulator::new(
-            store.pool.clone(),
-            behaviour,
-        ))]);
+        let drivers = Drivers::new(vec![Arc::new(Simulator::new(store.clone(), behaviour))]);
         let config = OrchestratorConfig {
             overcommit: Overcommit {
                 cpu: 1.0,
@@ -1264,6 +1293,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_job_whose_server_died_is_taken_over_after_its_lease() {
+        let f = fixture(SimulatorBehaviour::default()).await;
+        // A second server on the same database, whose workers never run: it claims the start
+        // job and then "dies" holding it.
+        let dead = Orchestrator::new(f.store.clone(), Drivers::default(), OrchestratorConfig::default());
+        let mut spec = f.spec(1, 1);
+        spec.start = false;
+        let launched = f.orchestrator.launch(spec).await.unwrap();
+        let id = launched.instances[0].id.clone();
+        let host: (String,) =
+            sqlx::query_as("SELECT id FROM hosts LIMIT 1").fetch_one(&f.store.pool).await.unwrap();
+        let mut tx = f.store.begin_write().await.unwrap();
+        sqlx::query(
+            "UPDATE instances SET state = 'Starting', target_state = 'Running', host_id = $2 \
+             WHERE id = $1",
+        )
+        .bind(&id)
+        .bind(&host.0)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        let job = jobs::enqueue(&mut tx, &JobKind::StartInstance, Some(&id), &f.account_id, &f.user_id, 60_000)
+            .await
+            .unwrap();
+        // In the same transaction, so the live server's workers never see the job queued.
+        let claimed = jobs::claim(&mut tx, &dead.server_id, 300, 10).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(jobs::get(&f.store.pool, &job).await.unwrap().state, jobs::JobState::Running);
+        f.wait_for(&id, InstanceState::Running).await;
+        let done = jobs::get(&f.store.pool, &job).await.unwrap();
+        assert_eq!(done.state, jobs::JobState::Succeeded);
+        assert_eq!(done.attempts, 2, "the job ran once on each server");
+    }
+
+    #[tokio::test]
     async fn client_token_replays_the_first_launch() {
         let f = fixture(SimulatorBehaviour::default()).await;
         let mut spec = f.spec(1, 1);
@@ -1327,5 +1392,78 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("the destroyed instance was never expunged");
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed step ends the probe
+mod probe {
+    use super::*;
+    use crate::config::SimulatorConfig;
+    use crate::driver::simulator::{Simulator, SimulatorBehaviour};
+    use crate::model::{offering, template};
+
+    /// How fast the orchestrator alone takes 10,000 simulated instances to Running. Not a test
+    /// of correctness: run with `cargo test --release -- --ignored probe --nocapture`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a measurement, not a test"]
+    async fn ten_thousand_instances() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let sim = SimulatorConfig {
+            hosts: 100,
+            host_cpus: 64,
+            host_memory_gib: 256,
+            behaviour: SimulatorBehaviour::default(),
+        };
+        crate::bootstrap::first_run(&store, "us-east-1", "us-east-1a", &sim).await.unwrap();
+        let drivers = Drivers::new(vec![Arc::new(Simulator::new(store.clone(), SimulatorBehaviour::default()))]);
+        let orchestrator = Arc::new(Orchestrator::new(store.clone(), drivers, OrchestratorConfig::default()));
+        orchestrator.spawn();
+        let (account_id, user_id): (String, String) =
+            sqlx::query_as("SELECT account_id, id FROM users WHERE username = 'admin'")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+        let offering = offering::list_service_offerings(&store.pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|o| o.name == "t3.nano")
+            .unwrap();
+        let template = template::list_visible(&store.pool, &account_id).await.unwrap().remove(0);
+        let started = std::time::Instant::now();
+        for _ in 0..20 {
+            let spec = LaunchSpec {
+                account_id: account_id.clone(),
+                user_id: user_id.clone(),
+                zone_id: None,
+                offering: offering.clone(),
+                template: template.clone(),
+                min_count: 500,
+                max_count: 500,
+                name: None,
+                display_name: None,
+                user_data: None,
+                key_name: None,
+                client_token: None,
+                start: true,
+            };
+            orchestrator.launch(spec).await.unwrap();
+        }
+        let launched = started.elapsed();
+        loop {
+            let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM instances WHERE state = 'Running'")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+            if n == 10_000 || started.elapsed() > Duration::from_secs(300) {
+                let line = format!("launched in {launched:?}; {n} running after {:?}", started.elapsed());
+                let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! driver. This module owns connecting, the per-backend connection settings and the schema
 //! migrations; the queries themselves live with the part of the core that owns each table.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -56,6 +57,34 @@ pub enum OpenError {
 pub struct Store {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// Whose turn it is to write, on SQLite (see [`Store::begin_write`]).
+    write_turn: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction; on SQLite it also holds this process's write turn until it ends.
+pub struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+
+    fn deref(&self) -> &sqlx::AnyConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
 }
 
 impl Store {
@@ -101,7 +130,7 @@ impl Store {
                 .map_err(connect_err)?,
         };
 
-        let store = Self { pool, backend };
+        let store = Self { pool, backend, write_turn: Arc::new(tokio::sync::Mutex::new(())) };
         store.migrate().await?;
         Ok(store)
     }
@@ -161,13 +190,19 @@ impl Store {
         Ok(())
     }
 
-    /// Begins a transaction that will write. On SQLite it takes the write lock at once
-    /// (`BEGIN IMMEDIATE`), so a transaction that reads before it writes never fails half-way
-    /// because another writer went first; PostgreSQL's row locks do that job there.
-    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    /// Begins a transaction that will write. On SQLite, writers of this process take turns
+    /// through one async lock and the transaction takes SQLite's write lock at once
+    /// (`BEGIN IMMEDIATE`): otherwise concurrent writers meet SQLite's busy handler, which
+    /// sleeps and retries and cuts throughput to a fraction, and a transaction that reads before
+    /// it writes could fail half-way. PostgreSQL's row locks do that job there.
+    pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+            Backend::Sqlite => {
+                let turn = self.write_turn.clone().lock_owned().await;
+                let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                Ok(WriteTx { tx, _turn: Some(turn) })
+            }
+            Backend::Postgres => Ok(WriteTx { tx: self.pool.begin().await?, _turn: None }),
         }
     }
 
