@@ -160,9 +160,10 @@ impl Files {
         }
     }
 
-    /// The mark on QEMU's command line that says the process is this instance's.
+    /// The mark on QEMU's command line that says the process is this instance's (the comma
+    /// ends the id, so one id is never taken for another that it begins).
     fn marker(&self) -> String {
-        format!("guest=cirrus-{}", self.id)
+        format!("guest=cirrus-{},", self.id)
     }
 
     /// The pid of this instance's QEMU, if it is running.
@@ -364,7 +365,7 @@ fn config_drive_files(guest: &GuestSpec, extra: &QemuGuest) -> Vec<(String, Vec<
 fn qemu_args(guest: &GuestSpec, extra: &QemuGuest, files: &Files, accel: Accel) -> Vec<OsString> {
     let mut args: Vec<String> = vec![
         "-name".into(),
-        format!("{},debug-threads=on", files.marker()),
+        format!("{}debug-threads=on", files.marker()),
         "-nodefaults".into(),
         "-no-user-config".into(),
         "-display".into(),
@@ -398,6 +399,7 @@ fn qemu_args(guest: &GuestSpec, extra: &QemuGuest, files: &Files, accel: Accel) 
         "-device".into(),
         "virtio-blk-pci,drive=config".into(),
     ]);
+    // LIMITATION: data volumes attached at boot must be qcow2 (hot-plugged ones are detected).
     for volume in &extra.data_volumes {
         let (node, device) = volume_names(&volume.id);
         args.extend([
@@ -898,7 +900,8 @@ impl Qemu {
         Ok(())
     }
 
-    /// Starts a guest with what the root prepared for it (or `extra` when given).
+    /// Starts a guest with `extra` (the trait's `start` passes what [`Self::prepare`] gave, or
+    /// else what the guest's last start recorded).
     pub async fn start_guest(
         &self,
         guest: &GuestSpec,
@@ -925,7 +928,20 @@ impl Qemu {
             ))
         })?;
         let root_existed = files.root_disk.exists();
-        let started = self.launch(guest, extra, &files, &qemu, root_existed).await;
+        // QEMU runs in the instance's directory: hand it absolute paths only.
+        let mut extra = extra.clone();
+        for path in extra
+            .template
+            .iter_mut()
+            .chain(extra.data_volumes.iter_mut().map(|v| &mut v.path))
+        {
+            if let Ok(absolute) = std::path::absolute(&*path) {
+                *path = absolute;
+            }
+        }
+        let started = self
+            .launch(guest, &extra, &files, &qemu, root_existed)
+            .await;
         if started.is_err() {
             if let Some(pid) = files.running_pid() {
                 kill_now(pid);
@@ -1082,14 +1098,15 @@ impl Qemu {
         if files.running_pid().is_none() {
             return Err(DriverError::NoSuchGuest);
         }
-        let format = self.image_format(&volume.path).await?;
+        let path = std::path::absolute(&volume.path).unwrap_or_else(|_| volume.path.clone());
+        let format = self.image_format(&path).await?;
         let (node, device) = volume_names(&volume.id);
         let mut qmp = Qmp::connect(&files.qmp).await.map_err(failed)?;
         qmp.execute(
             "blockdev-add",
             json!({
                 "driver": format, "node-name": node,
-                "file": { "driver": "file", "filename": volume.path },
+                "file": { "driver": "file", "filename": path },
             }),
         )
         .await
@@ -1387,7 +1404,7 @@ mod tests {
 
     /// Every process whose command line carries the instance's marker.
     fn processes_of(id: &str) -> Vec<u32> {
-        let marker = format!("guest=cirrus-{id}");
+        let marker = format!("guest=cirrus-{id},");
         fs::read_dir("/proc")
             .unwrap()
             .flatten()
