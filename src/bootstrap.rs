@@ -94,3 +94,63 @@ async fn seed(
     template::create_builtin(db, &admin.id, &zone.id).await?;
     Ok(password)
 }
+
+/// The name of the cluster that holds this machine's QEMU host.
+pub const QEMU_CLUSTER: &str = "qemu-1";
+
+/// Registers this machine as a QEMU (KVM) host in its own cluster of the first zone, sized
+/// from what the machine has, unless it is registered already. Answers the host.
+pub async fn ensure_qemu_host(store: &Store) -> CoreResult<infra::Host> {
+    let name = format!("qemu-{}", machine_name());
+    let mut tx = store.begin_write().await?;
+    let existing: Option<infra::Host> = sqlx::query_as("SELECT * FROM hosts WHERE name = $1")
+        .bind(&name)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if let Some(host) = existing {
+        return Ok(host);
+    }
+    let pod: infra::Pod = sqlx::query_as("SELECT * FROM pods ORDER BY created_ms, id LIMIT 1")
+        .fetch_one(&mut *tx)
+        .await?;
+    let cluster: Option<infra::Cluster> =
+        sqlx::query_as("SELECT * FROM clusters WHERE pod_id = $1 AND name = $2")
+            .bind(&pod.id)
+            .bind(QEMU_CLUSTER)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let cluster = match cluster {
+        Some(c) => c,
+        None => infra::create_cluster(&mut tx, &pod, QEMU_CLUSTER, Hypervisor::Kvm).await?,
+    };
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as i64;
+    let host = infra::add_host(&mut tx, &cluster, &name, cpus, machine_memory_mib()).await?;
+    tx.commit().await?;
+    tracing::info!(host = %host.name, "this machine joined as a QEMU host");
+    Ok(host)
+}
+
+/// This machine's host name, for naming its QEMU host.
+fn machine_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// This machine's memory in MiB, from /proc/meminfo (1 GiB if it cannot be read).
+fn machine_memory_mib() -> i64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<i64>()
+                .ok()
+        })
+        .map_or(1024, |kib| kib / 1024)
+}

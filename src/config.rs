@@ -47,6 +47,8 @@ pub struct FileConfig {
     pub region: Option<String>,
     pub zone: Option<String>,
     pub log: Option<String>,
+    /// Register this machine as a QEMU host and run real guests on it.
+    pub qemu: Option<bool>,
     #[serde(default)]
     pub simulator: SimulatorFileConfig,
     #[serde(default)]
@@ -102,6 +104,7 @@ pub struct Overrides {
     pub region: Option<String>,
     pub zone: Option<String>,
     pub log: Option<String>,
+    pub qemu: bool,
 }
 
 /// Where the database and data directory are: all `cirrus admin` needs.
@@ -134,6 +137,8 @@ pub struct ServeConfig {
     pub log: String,
     pub simulator: SimulatorConfig,
     pub orchestrator: OrchestratorConfig,
+    /// Whether this server runs real guests under QEMU on this machine.
+    pub qemu: bool,
 }
 
 impl ServeConfig {
@@ -209,6 +214,7 @@ impl ServeConfig {
             log: over.log.or(file.log).unwrap_or_else(|| "info".to_owned()),
             simulator,
             orchestrator,
+            qemu: over.qemu || file.qemu.unwrap_or(false),
         })
     }
 }

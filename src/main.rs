@@ -13,8 +13,9 @@ use cirrus::bootstrap::{self, ADMIN_NAME};
 use cirrus::cloud::Cloud;
 use cirrus::config::{FileConfig, Overrides, ServeConfig, StoreConfig};
 use cirrus::datadir::{self, DataDir};
+use cirrus::driver::qemu::{Qemu, QemuConfig};
 use cirrus::driver::simulator::Simulator;
-use cirrus::driver::Drivers;
+use cirrus::driver::{Driver, Drivers};
 use cirrus::model::identity::{self, NewUser, Role};
 use cirrus::orchestrator::Orchestrator;
 use cirrus::server::{self, Doors};
@@ -85,6 +86,10 @@ struct ServeArgs {
     /// Log filter, as for RUST_LOG [default: info].
     #[arg(long, env = "CIRRUS_LOG", value_name = "FILTER")]
     log: Option<String>,
+    /// Also run real guests: register this machine as a QEMU host (KVM when /dev/kvm is usable,
+    /// software emulation otherwise) in its own cluster of the default zone.
+    #[arg(long, env = "CIRRUS_QEMU")]
+    qemu: bool,
 }
 
 #[derive(Args)]
@@ -259,6 +264,7 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         region: args.region,
         zone: args.zone,
         log: args.log,
+        qemu: args.qemu,
     };
     let config = ServeConfig::resolve(file, overrides)?;
     init_logging(&config.log)?;
@@ -289,7 +295,13 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
 
     let listener = server::bind(config.listen).await?;
     let simulator = Simulator::new(store.clone(), config.simulator.behaviour.clone());
-    let drivers = Drivers::new(vec![Arc::new(simulator)]);
+    let mut drivers: Vec<Arc<dyn Driver>> = vec![Arc::new(simulator)];
+    if config.qemu {
+        let host = bootstrap::ensure_qemu_host(&store).await?;
+        tracing::info!(host = %host.name, cpus = host.cpus, memory_mib = host.memory_mib, "QEMU host ready");
+        drivers.push(Arc::new(Qemu::new(QemuConfig::new(dir.root()))));
+    }
+    let drivers = Drivers::new(drivers);
     let orchestrator = Arc::new(Orchestrator::new(
         store.clone(),
         drivers,
