@@ -1743,6 +1743,20 @@ mod tests {
     }
 
     #[test]
+    fn the_kvm_probe_answers_within_moments() {
+        let Some(qemu) = find_program(Path::new("qemu-system-x86_64")) else {
+            return eprintln!("skipped: qemu-system-x86_64 is not installed");
+        };
+        let started = Instant::now();
+        let works = kvm_works(&qemu);
+        eprintln!(
+            "KVM usable on this host: {works} (probe took {:.2} s)",
+            started.elapsed().as_secs_f64()
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
     fn hostnames_are_one_dns_label() {
         assert_eq!(hostname_for("Web Server #1", "i-1"), "web-server--1");
         assert_eq!(hostname_for("!!!", "i-0ABC"), "i-0abc");
