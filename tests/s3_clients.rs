@@ -46,16 +46,47 @@ struct Server {
     child: Option<Child>,
     dir: tempfile::TempDir,
     port: u16,
+    tls: bool,
 }
 
 impl Server {
     fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// A server on HTTPS, with a fresh self-signed certificate that the written AWS
+    /// configuration trusts.
+    fn start_tls() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut server = Self {
             child: None,
             dir,
             port: free_port(),
+            tls,
         };
+        if tls {
+            let status = Command::new("openssl")
+                .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+                .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+                .args([
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    "-addext",
+                    "subjectAltName=IP:127.0.0.1",
+                ])
+                .arg("-keyout")
+                .arg(server.data().join("tls.key"))
+                .arg("-out")
+                .arg(server.data().join("tls.crt"))
+                .stderr(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(status.success(), "openssl could not make a certificate");
+        }
         server.spawn();
         server
     }
@@ -72,6 +103,16 @@ impl Server {
             .arg(self.data())
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
+            .args(if self.tls {
+                vec![
+                    "--tls-cert".into(),
+                    self.data().join("tls.crt").into_os_string(),
+                    "--tls-key".into(),
+                    self.data().join("tls.key").into_os_string(),
+                ]
+            } else {
+                Vec::new()
+            })
             .env("CIRRUS_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
@@ -80,7 +121,12 @@ impl Server {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            if self.health() && self.data().join("aws/credentials").exists() {
+            let up = if self.tls {
+                TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            } else {
+                self.health()
+            };
+            if up && self.data().join("aws/credentials").exists() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -136,6 +182,7 @@ impl Server {
             .env_remove("AWS_ACCESS_KEY_ID")
             .env_remove("AWS_SECRET_ACCESS_KEY")
             .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_CA_BUNDLE")
             .env("ENDPOINT", format!("http://127.0.0.1:{}", self.port))
             .env("DATA_DIR", self.data());
     }
@@ -625,7 +672,13 @@ s3.delete_object(Bucket='multi', Key='big')
     }
     std::fs::write(&file, &data).unwrap();
     let file = file.to_str().unwrap();
-    stdout(&server.aws(&["s3", "cp", "--only-show-errors", file, "s3://multi/forty.bin"]));
+    stdout(&server.aws(&[
+        "s3",
+        "cp",
+        "--only-show-errors",
+        file,
+        "s3://multi/forty.bin",
+    ]));
     let back = server.data().join("forty.back");
     stdout(&server.aws(&[
         "s3",
@@ -648,4 +701,77 @@ s3.delete_object(Bucket='multi', Key='big')
     ]));
     assert!(head.contains("-5\\\""), "{head}");
     wait_for_blob_count(&server, 5);
+}
+
+#[test]
+fn s3_https_aws_chunked_trailers_are_verified_and_never_stored() {
+    let server = Server::start_tls();
+    server.python(
+        r#"
+seen = {}
+def capture(request, **kw):
+    seen[kw['event_name']] = dict(request.headers)
+s3.meta.events.register('before-send.s3.PutObject', capture)
+s3.meta.events.register('before-send.s3.UploadPart', capture)
+s3.create_bucket(Bucket='tls')
+data = b'trailer body ' * 100000
+put = s3.put_object(Bucket='tls', Key='t', Body=data)
+sent = seen['before-send.s3.PutObject']
+expect((sent['X-Amz-Content-SHA256'], sent['Content-Encoding'], sent['X-Amz-Trailer']),
+       (b'STREAMING-UNSIGNED-PAYLOAD-TRAILER', b'aws-chunked', b'x-amz-checksum-crc32'))
+crc = base64.b64encode(zlib.crc32(data).to_bytes(4, 'big')).decode()
+expect(put['ChecksumCRC32'], crc)
+g = s3.get_object(Bucket='tls', Key='t', ChecksumMode='ENABLED')
+expect((g['Body'].read() == data, g['ContentLength'], g['ChecksumCRC32']), (True, len(data), crc))
+
+# Multipart over HTTPS: every part arrives aws-chunked with its trailer.
+s3.upload_fileobj(io.BytesIO(data * 20), 'tls', 'big')
+expect(seen['before-send.s3.UploadPart']['X-Amz-Trailer'], b'x-amz-checksum-crc32')
+expect(s3.get_object(Bucket='tls', Key='big')['Body'].read() == data * 20, True)
+
+# A wrong trailing checksum is refused and nothing is stored.
+import re
+once = boto3.client('s3', config=Config(retries={'total_max_attempts': 1}))
+def tamper(request, **kw):
+    body = request.body
+    raw = body.read() if hasattr(body, 'read') else b''.join(body)
+    request.body = re.sub(rb'x-amz-checksum-crc32:[A-Za-z0-9+/=]+',
+                          b'x-amz-checksum-crc32:AAAAAA==', raw)
+once.meta.events.register('before-send.s3.PutObject', tamper)
+expect(err(once.put_object, Bucket='tls', Key='bad', Body=b'x' * 1000), ('BadDigest', 400))
+expect(err(s3.head_object, Bucket='tls', Key='bad'), ('404', 404))
+"#,
+        &[],
+    );
+}
+
+#[test]
+fn s3_canned_acls_open_public_reads_only() {
+    let server = Server::start();
+    server.python(
+        r#"
+from botocore import UNSIGNED
+anon = boto3.client('s3', config=Config(signature_version=UNSIGNED))
+s3.create_bucket(Bucket='open', ACL='public-read')
+s3.put_object(Bucket='open', Key='public', Body=b'for all', ACL='public-read')
+s3.put_object(Bucket='open', Key='private', Body=b'mine')
+expect(anon.get_object(Bucket='open', Key='public')['Body'].read(), b'for all')
+expect(err(anon.get_object, Bucket='open', Key='private'), ('AccessDenied', 403))
+expect(sorted(o['Key'] for o in anon.list_objects_v2(Bucket='open')['Contents']),
+       ['private', 'public'])
+expect(err(anon.put_object, Bucket='open', Key='x', Body=b'x'), ('AccessDenied', 403))
+expect(err(anon.delete_object, Bucket='open', Key='public'), ('AccessDenied', 403))
+expect(err(anon.list_buckets), ('AccessDenied', 403))
+expect(err(anon.create_bucket, Bucket='anon'), ('AccessDenied', 403))
+grants = s3.get_bucket_acl(Bucket='open')['Grants']
+expect(sorted(g['Permission'] for g in grants), ['FULL_CONTROL', 'READ'])
+
+s3.create_bucket(Bucket='closed')
+s3.put_object(Bucket='closed', Key='k', Body=b'x', ACL='public-read')
+expect(err(anon.list_objects_v2, Bucket='closed'), ('AccessDenied', 403))
+expect(anon.get_object(Bucket='closed', Key='k')['Body'].read(), b'x')
+expect(err(anon.get_object, Bucket='closed', Key='nothing'), ('AccessDenied', 403))
+"#,
+        &[],
+    );
 }
