@@ -10,10 +10,17 @@ use crate::error::ApiError;
 use crate::registry::{self, Command, CommandSpec, COMMANDS};
 use crate::render;
 use crate::requests::{
-    GetUser, ListDomains, ListHypervisors, ListInfra, ListNamed, ListOwned, ListTemplates,
-    ListVirtualMachines,
+    ById, ChangeServiceOffering, DeployVirtualMachine, GetUser, ListDomains, ListForwardingRules,
+    ListHypervisors, ListInfra, ListLog, ListNamed, ListOwned, ListPublicIps, ListTemplates,
+    ListVirtualMachines, QueryJob, UpdateVirtualMachine, VmAction, VmRequest,
 };
-use crate::{Caller, NativePort, PortError};
+use crate::types::{AsyncJob, JobSubmitted};
+use crate::wire::Timestamp;
+use crate::{Caller, JobOutcome, JobStatus, JobView, NativePort, PortError};
+
+/// What a caller other than the root admin reads when no host has room: CloudStack hides the
+/// placement detail from them.
+const CAPACITY_TEXT: &str = "Unable to create a deployment for the instance: not enough capacity";
 
 /// Turns a port failure into the error a client sees; internal causes are logged, not sent.
 pub(crate) fn port_failure(command: &str, e: PortError) -> ApiError {
@@ -21,6 +28,10 @@ pub(crate) fn port_failure(command: &str, e: PortError) -> ApiError {
         PortError::UnknownId { param, value } => ApiError::unknown_id(command, param, &value),
         PortError::InvalidParameter(text) => ApiError::invalid_parameter(text),
         PortError::PermissionDenied(text) => ApiError::permission_denied(text),
+        PortError::InsufficientCapacity(text) => ApiError::insufficient_capacity(text),
+        PortError::ResourceInUse(text) => ApiError::resource_in_use(text),
+        PortError::ResourceAllocation(text) => ApiError::resource_allocation(text),
+        PortError::NotImplemented(_) => ApiError::unsupported(command),
         PortError::Internal(cause) => {
             tracing::error!(command, %cause, "the native port failed");
             ApiError::internal()
@@ -67,6 +78,48 @@ fn list_apis(caller: &Caller, args: &Args) -> Result<Value, ApiError> {
     Ok(render::list_body("api", apis.len() as u64, apis))
 }
 
+/// A job in CloudStack's shape: `jobresult` only once it ended, failures with HTTP 200.
+pub(crate) fn job_json(job: &JobView) -> Result<AsyncJob, ApiError> {
+    let (status, code, result) = match &job.status {
+        JobStatus::Pending => (0, 0, None),
+        JobStatus::Succeeded(JobOutcome::Success) => {
+            (1, 0, Some(serde_json::json!({ "success": true })))
+        }
+        JobStatus::Succeeded(JobOutcome::VirtualMachine(vm)) => {
+            let mut o = Map::new();
+            o.insert("virtualmachine".into(), to_value(vm.as_ref())?);
+            (1, 0, Some(Value::Object(o)))
+        }
+        JobStatus::Failed { code, text } => {
+            let n = i64::from(code.number());
+            (
+                2,
+                n,
+                Some(serde_json::json!({ "errorcode": n, "errortext": text })),
+            )
+        }
+    };
+    Ok(AsyncJob {
+        jobid: job.id.clone(),
+        accountid: job.account_id.clone(),
+        userid: job.user_id.clone(),
+        cmd: job.command.class().to_owned(),
+        jobstatus: status,
+        jobprocstatus: 0,
+        jobresultcode: code,
+        jobresulttype: result.as_ref().map(|_| "object".to_owned()),
+        jobresult: result,
+        jobinstancetype: job.command.instance_type().map(str::to_owned),
+        jobinstanceid: job.instance_id.clone(),
+        created: Timestamp(job.created_ms),
+        completed: job.completed_ms.map(Timestamp),
+    })
+}
+
+fn submitted(id: Option<String>, jobid: String) -> Result<Value, ApiError> {
+    to_value(&JobSubmitted { id, jobid })
+}
+
 /// Serves one command for an authenticated caller; `login` and `logout` never get here.
 pub(crate) async fn run<P: NativePort + ?Sized>(
     port: &P,
@@ -74,7 +127,18 @@ pub(crate) async fn run<P: NativePort + ?Sized>(
     spec: &'static CommandSpec,
     args: &Args,
 ) -> Result<Value, ApiError> {
-    let fail = |e| port_failure(spec.name, e);
+    let root = caller.is_root_admin();
+    let fail = |e| match e {
+        PortError::InsufficientCapacity(text) if !root => {
+            tracing::info!(command = spec.name, reason = %text, "no capacity");
+            ApiError::insufficient_capacity(CAPACITY_TEXT)
+        }
+        e => port_failure(spec.name, e),
+    };
+    let vm_action = |action| VmRequest {
+        id: args.string("id").unwrap_or_default(),
+        action,
+    };
     match spec.command {
         Command::Login | Command::Logout => Err(ApiError::internal()),
         Command::ListApis => list_apis(caller, args),
@@ -154,6 +218,194 @@ pub(crate) async fn run<P: NativePort + ?Sized>(
         Command::ListProjects => {
             let req = ListOwned::decode(args)?;
             list(spec, port.list_projects(caller, &req).await.map_err(fail)?)
+        }
+        Command::DeployVirtualMachine => {
+            let req = DeployVirtualMachine::decode(args)?;
+            let (id, job) = port
+                .deploy_virtual_machine(caller, &req)
+                .await
+                .map_err(fail)?;
+            submitted(Some(id), job)
+        }
+        Command::StartVirtualMachine
+        | Command::StopVirtualMachine
+        | Command::RebootVirtualMachine
+        | Command::DestroyVirtualMachine
+        | Command::ExpungeVirtualMachine => {
+            let action = match spec.command {
+                Command::StartVirtualMachine => VmAction::Start,
+                Command::StopVirtualMachine => VmAction::Stop {
+                    forced: args.flag("forced"),
+                },
+                Command::RebootVirtualMachine => VmAction::Reboot,
+                Command::DestroyVirtualMachine => VmAction::Destroy {
+                    expunge: args.flag("expunge"),
+                },
+                _ => VmAction::Expunge,
+            };
+            let req = vm_action(action);
+            let job = port
+                .virtual_machine_action(caller, &req)
+                .await
+                .map_err(fail)?;
+            submitted(None, job)
+        }
+        Command::RecoverVirtualMachine => {
+            let req = ById::decode(args);
+            let vm = port
+                .recover_virtual_machine(caller, &req)
+                .await
+                .map_err(fail)?;
+            single(spec, &vm)
+        }
+        Command::UpdateVirtualMachine => {
+            let req = UpdateVirtualMachine::decode(args)?;
+            let vm = port
+                .update_virtual_machine(caller, &req)
+                .await
+                .map_err(fail)?;
+            single(spec, &vm)
+        }
+        Command::ChangeServiceForVirtualMachine => {
+            let req = ChangeServiceOffering::decode(args);
+            let vm = port
+                .change_service_offering(caller, &req)
+                .await
+                .map_err(fail)?;
+            single(spec, &vm)
+        }
+        Command::QueryAsyncJobResult => {
+            let req = QueryJob::decode(args);
+            let job = port.job(caller, &req).await.map_err(fail)?;
+            to_value(&job_json(&job)?)
+        }
+        Command::ListAsyncJobs => {
+            let req = ListLog::decode(args)?;
+            let jobs = port.list_jobs(caller, &req).await.map_err(fail)?;
+            let items = jobs
+                .items
+                .iter()
+                .map(job_json)
+                .collect::<Result<Vec<_>, _>>()?;
+            list(
+                spec,
+                Listing {
+                    count: jobs.count,
+                    items,
+                },
+            )
+        }
+        Command::ListEvents => {
+            let req = ListLog::decode(args)?;
+            list(spec, port.list_events(caller, &req).await.map_err(fail)?)
+        }
+        Command::ListPublicIpAddresses => {
+            let req = ListPublicIps::decode(args)?;
+            list(
+                spec,
+                port.list_public_ip_addresses(caller, &req)
+                    .await
+                    .map_err(fail)?,
+            )
+        }
+        Command::ListPortForwardingRules | Command::ListIpForwardingRules => {
+            let req = ListForwardingRules::decode(args)?;
+            let static_nat = spec.command == Command::ListIpForwardingRules;
+            list(
+                spec,
+                port.list_forwarding_rules(caller, &req, static_nat)
+                    .await
+                    .map_err(fail)?,
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use crate::types::VirtualMachine;
+    use crate::JobCommand;
+
+    fn job(status: JobStatus) -> JobView {
+        JobView {
+            id: "j".into(),
+            account_id: "a".into(),
+            user_id: "u".into(),
+            command: JobCommand::DeployVirtualMachine,
+            instance_id: Some("i".into()),
+            status,
+            created_ms: 0,
+            completed_ms: None,
+        }
+    }
+
+    fn shape(status: JobStatus) -> Value {
+        job_json(&job(status))
+            .and_then(|j| to_value(&j))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_pending_job_has_no_result() {
+        let v = shape(JobStatus::Pending);
+        assert_eq!(v["jobstatus"], 0);
+        assert_eq!(v["jobresultcode"], 0);
+        assert!(v.get("jobresult").is_none() && v.get("jobresulttype").is_none());
+        assert!(v.get("completed").is_none());
+        assert_eq!(
+            v["cmd"],
+            "org.apache.cloudstack.api.command.user.vm.DeployVMCmd"
+        );
+        assert_eq!(v["jobinstancetype"], "VirtualMachine");
+        assert_eq!(v["jobinstanceid"], "i");
+        assert_eq!(v["created"], "1970-01-01T00:00:00+0000");
+    }
+
+    #[test]
+    fn a_finished_job_carries_its_object() {
+        let vm = VirtualMachine {
+            id: "i".into(),
+            state: "Running".into(),
+            ..VirtualMachine::default()
+        };
+        let v = shape(JobStatus::Succeeded(JobOutcome::VirtualMachine(Box::new(
+            vm,
+        ))));
+        assert_eq!(v["jobstatus"], 1);
+        assert_eq!(v["jobresulttype"], "object");
+        assert_eq!(v["jobresult"]["virtualmachine"]["state"], "Running");
+        let v = shape(JobStatus::Succeeded(JobOutcome::Success));
+        assert_eq!(v["jobresult"], serde_json::json!({"success": true}));
+    }
+
+    #[test]
+    fn a_failed_job_reports_code_and_text() {
+        let v = shape(JobStatus::Failed {
+            code: ErrorCode::InsufficientCapacity,
+            text: "no room".into(),
+        });
+        assert_eq!(v["jobstatus"], 2);
+        assert_eq!(v["jobresultcode"], 533);
+        assert_eq!(
+            v["jobresult"],
+            serde_json::json!({"errorcode": 533, "errortext": "no room"})
+        );
+    }
+
+    #[test]
+    fn capacity_and_use_errors_keep_their_codes() {
+        for (e, n) in [
+            (PortError::InsufficientCapacity("x".into()), 533),
+            (PortError::ResourceInUse("x".into()), 536),
+            (PortError::ResourceAllocation("x".into()), 535),
+            (PortError::NotImplemented("x"), 432),
+            (PortError::Internal("secret cause".into()), 530),
+        ] {
+            let err = port_failure("deployVirtualMachine", e);
+            assert_eq!(err.code.number(), n);
+            assert!(!err.text.contains("secret cause"));
         }
     }
 }

@@ -74,6 +74,12 @@ pub const CS_INVALID_PARAMETER: u32 = 4350;
 pub const CS_PERMISSION_DENIED: u32 = 4365;
 /// `cserrorcode` for `CloudRuntimeException`.
 pub const CS_CLOUD_RUNTIME: u32 = 4250;
+/// `cserrorcode` for `InsufficientServerCapacityException`.
+pub const CS_INSUFFICIENT_CAPACITY: u32 = 4335;
+/// `cserrorcode` for `ResourceInUseException`.
+pub const CS_RESOURCE_IN_USE: u32 = 4375;
+/// `cserrorcode` for `ResourceAllocationException`.
+pub const CS_RESOURCE_ALLOCATION: u32 = 4370;
 
 /// The text of every authentication failure, as CloudStack words it.
 pub const UNAUTHORIZED_TEXT: &str = "unable to verify user credentials and/or request signature";
@@ -210,6 +216,29 @@ impl ApiError {
 
     pub fn permission_denied(text: impl Into<String>) -> Self {
         Self::new(ErrorCode::Account, Some(CS_PERMISSION_DENIED), text)
+    }
+
+    /// No host has room (CloudStack hides the detail from all but the root admin).
+    pub fn insufficient_capacity(text: impl Into<String>) -> Self {
+        Self::new(
+            ErrorCode::InsufficientCapacity,
+            Some(CS_INSUFFICIENT_CAPACITY),
+            text,
+        )
+    }
+
+    /// Something still uses the resource.
+    pub fn resource_in_use(text: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ResourceInUse, Some(CS_RESOURCE_IN_USE), text)
+    }
+
+    /// A resource could not be allocated (a name already taken, say).
+    pub fn resource_allocation(text: impl Into<String>) -> Self {
+        Self::new(
+            ErrorCode::ResourceAllocation,
+            Some(CS_RESOURCE_ALLOCATION),
+            text,
+        )
     }
 
     pub fn internal() -> Self {

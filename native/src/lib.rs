@@ -111,9 +111,122 @@ pub enum PortError {
     /// The caller may not do or see this.
     #[error("{0}")]
     PermissionDenied(String),
+    /// No host has room for what was asked (533).
+    #[error("{0}")]
+    InsufficientCapacity(String),
+    /// Something still uses the resource (536).
+    #[error("{0}")]
+    ResourceInUse(String),
+    /// The resource cannot be made, e.g. its name is taken (535).
+    #[error("{0}")]
+    ResourceAllocation(String),
+    /// A command the registry lists but this port does not serve (432).
+    #[error("{0} is not served by this port")]
+    NotImplemented(&'static str),
     /// Not the caller's fault; logged, and sent as a generic 530.
     #[error("{0}")]
     Internal(String),
+}
+
+/// The API command an asynchronous job was submitted as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobCommand {
+    DeployVirtualMachine,
+    StartVirtualMachine,
+    StopVirtualMachine,
+    RebootVirtualMachine,
+    DestroyVirtualMachine,
+    ExpungeVirtualMachine,
+    CreateTags,
+    DeleteTags,
+}
+
+impl JobCommand {
+    pub const ALL: [Self; 8] = [
+        Self::DeployVirtualMachine,
+        Self::StartVirtualMachine,
+        Self::StopVirtualMachine,
+        Self::RebootVirtualMachine,
+        Self::DestroyVirtualMachine,
+        Self::ExpungeVirtualMachine,
+        Self::CreateTags,
+        Self::DeleteTags,
+    ];
+
+    /// The API name, which the port may store to remember the job's command.
+    pub fn api_name(self) -> &'static str {
+        match self {
+            Self::DeployVirtualMachine => "deployVirtualMachine",
+            Self::StartVirtualMachine => "startVirtualMachine",
+            Self::StopVirtualMachine => "stopVirtualMachine",
+            Self::RebootVirtualMachine => "rebootVirtualMachine",
+            Self::DestroyVirtualMachine => "destroyVirtualMachine",
+            Self::ExpungeVirtualMachine => "expungeVirtualMachine",
+            Self::CreateTags => "createTags",
+            Self::DeleteTags => "deleteTags",
+        }
+    }
+
+    pub fn from_api_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.api_name() == name)
+    }
+
+    /// The Java class CloudStack names in a job's `cmd`.
+    pub fn class(self) -> &'static str {
+        match self {
+            Self::DeployVirtualMachine => "org.apache.cloudstack.api.command.user.vm.DeployVMCmd",
+            Self::StartVirtualMachine => "org.apache.cloudstack.api.command.user.vm.StartVMCmd",
+            Self::StopVirtualMachine => "org.apache.cloudstack.api.command.user.vm.StopVMCmd",
+            Self::RebootVirtualMachine => "org.apache.cloudstack.api.command.user.vm.RebootVMCmd",
+            Self::DestroyVirtualMachine => "org.apache.cloudstack.api.command.user.vm.DestroyVMCmd",
+            Self::ExpungeVirtualMachine => {
+                "org.apache.cloudstack.api.command.admin.vm.ExpungeVMCmd"
+            }
+            Self::CreateTags => "org.apache.cloudstack.api.command.user.tag.CreateTagsCmd",
+            Self::DeleteTags => "org.apache.cloudstack.api.command.user.tag.DeleteTagsCmd",
+        }
+    }
+
+    /// CloudStack's `jobinstancetype`.
+    pub fn instance_type(self) -> Option<&'static str> {
+        match self {
+            Self::CreateTags | Self::DeleteTags => None,
+            _ => Some("VirtualMachine"),
+        }
+    }
+}
+
+/// What a finished job produced.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobOutcome {
+    VirtualMachine(Box<types::VirtualMachine>),
+    /// `{"success": true}`.
+    Success,
+}
+
+/// Where a job is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobStatus {
+    Pending,
+    Succeeded(JobOutcome),
+    /// With the error code a client would have got had the command been synchronous.
+    Failed {
+        code: ErrorCode,
+        text: String,
+    },
+}
+
+/// One job as the port reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobView {
+    pub id: String,
+    pub account_id: String,
+    pub user_id: String,
+    pub command: JobCommand,
+    pub instance_id: Option<String>,
+    pub status: JobStatus,
+    pub created_ms: i64,
+    pub completed_ms: Option<i64>,
 }
 
 type PortResult<T> = Result<T, PortError>;
@@ -205,6 +318,79 @@ pub trait NativePort: Send + Sync + 'static {
         caller: &Caller,
         req: &requests::ListOwned,
     ) -> PortResult<Listing<types::Project>>;
+
+    /// Places and records an instance and queues its start: (instance id, job id).
+    async fn deploy_virtual_machine(
+        &self,
+        _caller: &Caller,
+        _req: &requests::DeployVirtualMachine,
+    ) -> PortResult<(String, String)> {
+        Err(PortError::NotImplemented("deployVirtualMachine"))
+    }
+    /// Queues an operation on an instance: the job id.
+    async fn virtual_machine_action(
+        &self,
+        _caller: &Caller,
+        _req: &requests::VmRequest,
+    ) -> PortResult<String> {
+        Err(PortError::NotImplemented("virtual machine actions"))
+    }
+    /// Brings a destroyed instance back, stopped (synchronous, as in CloudStack).
+    async fn recover_virtual_machine(
+        &self,
+        _caller: &Caller,
+        _req: &requests::ById,
+    ) -> PortResult<types::VirtualMachine> {
+        Err(PortError::NotImplemented("recoverVirtualMachine"))
+    }
+    async fn update_virtual_machine(
+        &self,
+        _caller: &Caller,
+        _req: &requests::UpdateVirtualMachine,
+    ) -> PortResult<types::VirtualMachine> {
+        Err(PortError::NotImplemented("updateVirtualMachine"))
+    }
+    async fn change_service_offering(
+        &self,
+        _caller: &Caller,
+        _req: &requests::ChangeServiceOffering,
+    ) -> PortResult<types::VirtualMachine> {
+        Err(PortError::NotImplemented("changeServiceForVirtualMachine"))
+    }
+    /// A job the caller may see.
+    async fn job(&self, _caller: &Caller, _req: &requests::QueryJob) -> PortResult<JobView> {
+        Err(PortError::NotImplemented("queryAsyncJobResult"))
+    }
+    async fn list_jobs(
+        &self,
+        _caller: &Caller,
+        _req: &requests::ListLog,
+    ) -> PortResult<Listing<JobView>> {
+        Err(PortError::NotImplemented("listAsyncJobs"))
+    }
+    async fn list_events(
+        &self,
+        _caller: &Caller,
+        _req: &requests::ListLog,
+    ) -> PortResult<Listing<types::Event>> {
+        Err(PortError::NotImplemented("listEvents"))
+    }
+    async fn list_public_ip_addresses(
+        &self,
+        _caller: &Caller,
+        _req: &requests::ListPublicIps,
+    ) -> PortResult<Listing<types::PublicIpAddress>> {
+        Err(PortError::NotImplemented("listPublicIpAddresses"))
+    }
+    /// Port forwarding rules, or with `static_nat` the static NAT (IP forwarding) rules.
+    async fn list_forwarding_rules(
+        &self,
+        _caller: &Caller,
+        _req: &requests::ListForwardingRules,
+        _static_nat: bool,
+    ) -> PortResult<Listing<types::ForwardingRule>> {
+        Err(PortError::NotImplemented("forwarding rule lists"))
+    }
 }
 
 /// A reply before rendering.

@@ -13,8 +13,9 @@ use std::sync::OnceLock;
 use serde_json::{json, Map, Value};
 
 use crate::types::{
-    Account, Capability, Cluster, DiskOffering, Domain, Host, Hypervisor, LoginResponse,
-    LogoutResponse, OsType, Pod, Project, ServiceOffering, Template, User, VirtualMachine, Zone,
+    Account, AsyncJob, Capability, Cluster, DiskOffering, Domain, Event, ForwardingRule, Host,
+    Hypervisor, JobSubmitted, LoginResponse, LogoutResponse, OsType, Pod, Project, PublicIpAddress,
+    ServiceOffering, Success, Template, User, VirtualMachine, Zone,
 };
 use crate::wire::WireObject;
 use crate::Role;
@@ -131,6 +132,21 @@ pub enum Command {
     GetUser,
     ListVirtualMachines,
     ListProjects,
+    DeployVirtualMachine,
+    StartVirtualMachine,
+    StopVirtualMachine,
+    RebootVirtualMachine,
+    DestroyVirtualMachine,
+    RecoverVirtualMachine,
+    ExpungeVirtualMachine,
+    UpdateVirtualMachine,
+    ChangeServiceForVirtualMachine,
+    QueryAsyncJobResult,
+    ListAsyncJobs,
+    ListEvents,
+    ListPublicIpAddresses,
+    ListPortForwardingRules,
+    ListIpForwardingRules,
 }
 
 /// One served command.
@@ -160,7 +176,9 @@ impl CommandSpec {
     }
 }
 
-use ParamKind::{Boolean, Integer, Map as MapParam, String as Str, Uuid, UuidList};
+use ParamKind::{
+    Boolean, Integer, Long, Map as MapParam, String as Str, StringList, Uuid, UuidList,
+};
 
 /// Every list command's paging and search parameters.
 pub const LIST_PARAMS: &[ParamSpec] = &[
@@ -263,6 +281,39 @@ const fn field(name: &'static str, kind: &'static str, description: &'static str
         children: &[],
     }
 }
+
+const VM_ID: &[ParamSpec] = &[required("id", Uuid, "The ID of the instance")];
+
+const VM_RELATED: &[&str] = &["listVirtualMachines", "queryAsyncJobResult"];
+
+/// The filters of forwarding rule lists.
+const FORWARDING_PARAMS: &[ParamSpec] = &[
+    param("id", Uuid, "The ID of the rule"),
+    param(
+        "ipaddressid",
+        Uuid,
+        "List only rules of this public address",
+    ),
+    param(
+        "virtualmachineid",
+        Uuid,
+        "List only rules forwarding to this instance",
+    ),
+];
+
+/// The dates of log listings.
+const DATE_PARAMS: &[ParamSpec] = &[
+    param(
+        "startdate",
+        Str,
+        "List only what happened from this date: yyyy-MM-dd or yyyy-MM-dd HH:mm:ss",
+    ),
+    param(
+        "enddate",
+        Str,
+        "List only what happened until this date: yyyy-MM-dd or yyyy-MM-dd HH:mm:ss",
+    ),
+];
 
 /// The served commands, in the order `listApis` gives them.
 pub static COMMANDS: &[CommandSpec] = &[
@@ -640,6 +691,355 @@ pub static COMMANDS: &[CommandSpec] = &[
         ],
         object: "project",
         response: Project::FIELDS,
+    },
+    CommandSpec {
+        name: "deployVirtualMachine",
+        command: Command::DeployVirtualMachine,
+        description: "Creates an instance and starts it, unless startvm is false.",
+        since: "",
+        is_async: true,
+        related: VM_RELATED,
+        access: Access::Anyone,
+        params: &[&[
+            required(
+                "zoneid",
+                Uuid,
+                "The ID of the zone to create the instance in",
+            ),
+            required(
+                "serviceofferingid",
+                Uuid,
+                "The ID of the service offering (CPU and memory)",
+            ),
+            required("templateid", Uuid, "The ID of the template to boot"),
+            param("name", Str, "The host name of the instance"),
+            param("displayname", Str, "The display name of the instance"),
+            param("keypair", Str, "The name of the SSH key pair to install"),
+            ParamSpec {
+                since: "4.17",
+                ..param(
+                    "keypairs",
+                    StringList,
+                    "The names of SSH key pairs to install",
+                )
+            },
+            ParamSpec {
+                length: 1_048_576,
+                ..param(
+                    "userdata",
+                    Str,
+                    "User data for the instance, base64-encoded (at most 32 KiB decoded)",
+                )
+            },
+            param(
+                "startvm",
+                Boolean,
+                "True (the default) to start the instance, false to leave it stopped",
+            ),
+            param(
+                "rootdisksize",
+                Long,
+                "The size of the root disk in GiB, to grow it beyond the template's",
+            ),
+            param(
+                "details",
+                MapParam,
+                "Instance details: details[0].key=value",
+            ),
+            param(
+                "account",
+                Str,
+                "Create the instance for this account (admins; with domainid)",
+            ),
+            param("domainid", Uuid, "The domain of that account"),
+        ]],
+        object: "virtualmachine",
+        response: JobSubmitted::FIELDS,
+    },
+    CommandSpec {
+        name: "startVirtualMachine",
+        command: Command::StartVirtualMachine,
+        description: "Starts a stopped instance.",
+        since: "",
+        is_async: true,
+        related: VM_RELATED,
+        access: Access::Anyone,
+        params: &[VM_ID],
+        object: "virtualmachine",
+        response: VirtualMachine::FIELDS,
+    },
+    CommandSpec {
+        name: "stopVirtualMachine",
+        command: Command::StopVirtualMachine,
+        description: "Stops a running instance.",
+        since: "",
+        is_async: true,
+        related: VM_RELATED,
+        access: Access::Anyone,
+        params: &[
+            VM_ID,
+            &[param(
+                "forced",
+                Boolean,
+                "True to power the instance off without a graceful shutdown",
+            )],
+        ],
+        object: "virtualmachine",
+        response: VirtualMachine::FIELDS,
+    },
+    CommandSpec {
+        name: "rebootVirtualMachine",
+        command: Command::RebootVirtualMachine,
+        description: "Reboots a running instance.",
+        since: "",
+        is_async: true,
+        related: VM_RELATED,
+        access: Access::Anyone,
+        params: &[VM_ID],
+        object: "virtualmachine",
+        response: VirtualMachine::FIELDS,
+    },
+    CommandSpec {
+        name: "destroyVirtualMachine",
+        command: Command::DestroyVirtualMachine,
+        description: "Destroys an instance; it stays recoverable until expunged.",
+        since: "",
+        is_async: true,
+        related: &[
+            "listVirtualMachines",
+            "queryAsyncJobResult",
+            "recoverVirtualMachine",
+        ],
+        access: Access::Anyone,
+        params: &[
+            VM_ID,
+            &[ParamSpec {
+                since: "4.2.1",
+                ..param(
+                    "expunge",
+                    Boolean,
+                    "True to expunge the instance at once instead of keeping it recoverable",
+                )
+            }],
+        ],
+        object: "virtualmachine",
+        response: VirtualMachine::FIELDS,
+    },
+    CommandSpec {
+        name: "recoverVirtualMachine",
+        command: Command::RecoverVirtualMachine,
+        description: "Brings a destroyed instance back, stopped.",
+        since: "",
+        is_async: false,
+        related: &["destroyVirtualMachine"],
+        access: Access::Anyone,
+        params: &[VM_ID],
+        object: "virtualmachine",
+        response: VirtualMachine::FIELDS,
+    },
+    CommandSpec {
+        name: "expungeVirtualMachine",
+        command: Command::ExpungeVirtualMachine,
+        description: "Removes a destroyed instance for good.",
+        since: "",
+        is_async: true,
+        related: &["destroyVirtualMachine", "queryAsyncJobResult"],
+        access: Access::Anyone,
+        params: &[VM_ID],
+        object: "",
+        response: Success::FIELDS,
+    },
+    CommandSpec {
+        name: "updateVirtualMachine",
+        command: Command::UpdateVirtualMachine,
+        description: "Changes an instance's display name, name or user data.",
+        since: "",
+        is_async: false,
+        related: &["listVirtualMachines"],
+        access: Access::Anyone,
+        params: &[
+            VM_ID,
+            &[
+                param("displayname", Str, "The new display name"),
+                ParamSpec {
+                    since: "4.11",
+                    ..param(
+                        "name",
+                        Str,
+                        "The new host name (the instance must be stopped)",
+                    )
+                },
+                ParamSpec {
+                    length: 1_048_576,
+                    ..param("userdata", Str, "New user data, base64-encoded")
+                },
+                param(
+                    "haenable",
+                    Boolean,
+                    "True to restart the instance on host failure",
+                ),
+            ],
+        ],
+        object: "virtualmachine",
+        response: VirtualMachine::FIELDS,
+    },
+    CommandSpec {
+        name: "changeServiceForVirtualMachine",
+        command: Command::ChangeServiceForVirtualMachine,
+        description: "Changes the service offering of a stopped instance.",
+        since: "",
+        is_async: false,
+        related: &["listVirtualMachines", "listServiceOfferings"],
+        access: Access::Anyone,
+        params: &[
+            VM_ID,
+            &[required(
+                "serviceofferingid",
+                Uuid,
+                "The ID of the new service offering",
+            )],
+        ],
+        object: "virtualmachine",
+        response: VirtualMachine::FIELDS,
+    },
+    CommandSpec {
+        name: "queryAsyncJobResult",
+        command: Command::QueryAsyncJobResult,
+        description: "Tells where an asynchronous job is, and its result once it ended.",
+        since: "",
+        is_async: false,
+        related: &["listAsyncJobs"],
+        access: Access::Anyone,
+        params: &[&[required("jobid", Uuid, "The ID of the job")]],
+        object: "",
+        response: AsyncJob::FIELDS,
+    },
+    CommandSpec {
+        name: "listAsyncJobs",
+        command: Command::ListAsyncJobs,
+        description: "Lists asynchronous jobs.",
+        since: "",
+        is_async: false,
+        related: &["queryAsyncJobResult"],
+        access: Access::Anyone,
+        params: &[
+            LIST_PARAMS,
+            DOMAIN_SCOPE_PARAMS,
+            &[
+                param(
+                    "account",
+                    Str,
+                    "List only jobs of this account (with domainid)",
+                ),
+                param(
+                    "startdate",
+                    Str,
+                    "List only jobs submitted from this date: yyyy-MM-dd or yyyy-MM-dd HH:mm:ss",
+                ),
+            ],
+        ],
+        object: "asyncjobs",
+        response: AsyncJob::FIELDS,
+    },
+    CommandSpec {
+        name: "listEvents",
+        command: Command::ListEvents,
+        description: "Lists events of the event log, newest first.",
+        since: "",
+        is_async: false,
+        related: &[],
+        access: Access::Anyone,
+        params: &[
+            LIST_PARAMS,
+            DOMAIN_SCOPE_PARAMS,
+            ACCOUNT_SCOPE_PARAMS,
+            DATE_PARAMS,
+            &[
+                param("id", Uuid, "The ID of the event"),
+                param(
+                    "type",
+                    Str,
+                    "List only events of this type (VM.CREATE, ...)",
+                ),
+                param(
+                    "level",
+                    Str,
+                    "List only events of this level (INFO, WARN, ERROR)",
+                ),
+            ],
+        ],
+        object: "event",
+        response: Event::FIELDS,
+    },
+    CommandSpec {
+        name: "listPublicIpAddresses",
+        command: Command::ListPublicIpAddresses,
+        description: "Lists public IP addresses.",
+        since: "",
+        is_async: false,
+        related: &[],
+        access: Access::Anyone,
+        params: &[
+            TAG_PARAMS,
+            LIST_PARAMS,
+            DOMAIN_SCOPE_PARAMS,
+            ACCOUNT_SCOPE_PARAMS,
+            &[
+                param("id", Uuid, "The ID of the address"),
+                param("zoneid", Uuid, "List only addresses of this zone"),
+                param("ipaddress", Str, "List only this address"),
+                param(
+                    "allocatedonly",
+                    Boolean,
+                    "True (the default) to list only allocated addresses",
+                ),
+                param(
+                    "associatednetworkid",
+                    Uuid,
+                    "List only addresses of this network",
+                ),
+                param("vpcid", Uuid, "List only addresses of this VPC"),
+                param("isstaticnat", Boolean, "List only static NAT addresses"),
+                param("issourcenat", Boolean, "List only source NAT addresses"),
+            ],
+        ],
+        object: "publicipaddress",
+        response: PublicIpAddress::FIELDS,
+    },
+    CommandSpec {
+        name: "listPortForwardingRules",
+        command: Command::ListPortForwardingRules,
+        description: "Lists port forwarding rules of public IP addresses.",
+        since: "",
+        is_async: false,
+        related: &["listPublicIpAddresses"],
+        access: Access::Anyone,
+        params: &[
+            TAG_PARAMS,
+            LIST_PARAMS,
+            DOMAIN_SCOPE_PARAMS,
+            ACCOUNT_SCOPE_PARAMS,
+            FORWARDING_PARAMS,
+        ],
+        object: "portforwardingrule",
+        response: ForwardingRule::FIELDS,
+    },
+    CommandSpec {
+        name: "listIpForwardingRules",
+        command: Command::ListIpForwardingRules,
+        description: "Lists static NAT (IP forwarding) rules.",
+        since: "",
+        is_async: false,
+        related: &["listPublicIpAddresses"],
+        access: Access::Anyone,
+        params: &[
+            LIST_PARAMS,
+            DOMAIN_SCOPE_PARAMS,
+            ACCOUNT_SCOPE_PARAMS,
+            FORWARDING_PARAMS,
+        ],
+        object: "ipforwardingrule",
+        response: ForwardingRule::FIELDS,
     },
 ];
 

@@ -3,6 +3,7 @@
 //! spellings; scope parameters (`listall`, `domainid`, `isrecursive`, `account`, `projectid`)
 //! travel as a [`Scope`] that the port interprets with CloudStack's rules.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::args::{Args, Page};
@@ -279,6 +280,329 @@ impl GetUser {
     }
 }
 
+/// `deployVirtualMachine`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct DeployVirtualMachine {
+    pub zone_id: String,
+    pub service_offering_id: String,
+    pub template_id: String,
+    pub name: Option<String>,
+    pub display_name: Option<String>,
+    /// Key pair names: `keypair` and `keypairs` together.
+    pub key_pairs: Vec<String>,
+    /// The user data, decoded from base64.
+    pub user_data: Option<String>,
+    pub start: bool,
+    /// The root disk size in GiB.
+    pub root_disk_size_gib: Option<i64>,
+    /// `details[0].key=value` entries, merged.
+    pub details: BTreeMap<String, String>,
+    /// Deploy for this account (with `domain_id`) rather than the caller's.
+    pub account: Option<String>,
+    pub domain_id: Option<String>,
+}
+
+impl fmt::Debug for DeployVirtualMachine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // User data can carry secrets; only its size is shown.
+        f.debug_struct("DeployVirtualMachine")
+            .field("zone_id", &self.zone_id)
+            .field("service_offering_id", &self.service_offering_id)
+            .field("template_id", &self.template_id)
+            .field("name", &self.name)
+            .field("start", &self.start)
+            .field("user_data_len", &self.user_data.as_ref().map(String::len))
+            .finish_non_exhaustive()
+    }
+}
+
+/// CloudStack's host name rule for instance names: RFC 1123 labels of letters, digits and
+/// hyphens, at most 63 characters, starting with a letter and not ending with a hyphen.
+pub fn is_host_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b[0].is_ascii_alphabetic()
+        && b[b.len() - 1] != b'-'
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+}
+
+/// CloudStack's cap on decoded user data (`vm.userdata.max.length` default).
+pub const MAX_USER_DATA_BYTES: usize = 32768;
+
+impl DeployVirtualMachine {
+    pub fn decode(args: &Args) -> Result<Self, ApiError> {
+        let name = args.string("name").filter(|n| !n.is_empty());
+        if let Some(n) = &name {
+            if !is_host_name(n) {
+                return Err(ApiError::invalid_parameter(format!(
+                    "Invalid name {n}. Vm name can contain ASCII letters 'a' through 'z', the \
+                     digits '0' through '9', and the hyphen ('-'), must be between 1 and 63 \
+                     characters long, and can't start or end with \"-\" and can't start with digit"
+                )));
+            }
+        }
+        let user_data = match args.string("userdata").filter(|u| !u.is_empty()) {
+            None => None,
+            Some(b64) => Some(decode_user_data(&b64)?),
+        };
+        let mut key_pairs: Vec<String> = args.string("keypair").into_iter().collect();
+        for k in args.list("keypairs") {
+            if !key_pairs.contains(&k) {
+                key_pairs.push(k);
+            }
+        }
+        let root_disk_size_gib = args.integer("rootdisksize");
+        if let Some(size) = root_disk_size_gib {
+            if size < 1 {
+                return Err(ApiError::invalid_parameter(format!(
+                    "The root disk size {size} GiB is not valid: give at least 1"
+                )));
+            }
+        }
+        let details = args
+            .map("details")
+            .into_iter()
+            .flat_map(|entry| entry.into_iter())
+            .collect();
+        Ok(Self {
+            zone_id: args.string("zoneid").unwrap_or_default(),
+            service_offering_id: args.string("serviceofferingid").unwrap_or_default(),
+            template_id: args.string("templateid").unwrap_or_default(),
+            name,
+            display_name: args.string("displayname").filter(|n| !n.is_empty()),
+            key_pairs,
+            user_data,
+            start: args.boolean("startvm").unwrap_or(true),
+            root_disk_size_gib,
+            details,
+            account: args.string("account").filter(|a| !a.is_empty()),
+            domain_id: args.string("domainid"),
+        })
+    }
+}
+
+fn decode_user_data(b64: &str) -> Result<String, ApiError> {
+    use base64::Engine;
+    let compact: String = b64.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(compact.as_bytes())
+        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(compact.as_bytes()))
+        .map_err(|_| ApiError::invalid_parameter("User data is not a valid base64 string"))?;
+    if bytes.len() > MAX_USER_DATA_BYTES {
+        return Err(ApiError::invalid_parameter(format!(
+            "User data is too long: {} bytes decoded, at most {MAX_USER_DATA_BYTES}",
+            bytes.len()
+        )));
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| ApiError::invalid_parameter("User data does not decode to UTF-8 text"))
+}
+
+/// What an instance command does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VmAction {
+    Start,
+    /// `forced` skips the graceful power-down.
+    Stop {
+        forced: bool,
+    },
+    Reboot,
+    /// `expunge` removes the instance at once instead of keeping it recoverable.
+    Destroy {
+        expunge: bool,
+    },
+    Expunge,
+}
+
+/// An asynchronous command on one instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmRequest {
+    pub id: String,
+    pub action: VmAction,
+}
+
+/// A command naming one resource by `id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ById {
+    pub id: String,
+}
+
+impl ById {
+    pub fn decode(args: &Args) -> Self {
+        Self {
+            id: args.string("id").unwrap_or_default(),
+        }
+    }
+}
+
+/// `updateVirtualMachine`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UpdateVirtualMachine {
+    pub id: String,
+    pub display_name: Option<String>,
+    pub name: Option<String>,
+    /// New user data, decoded.
+    pub user_data: Option<String>,
+    pub ha_enable: Option<bool>,
+}
+
+impl UpdateVirtualMachine {
+    pub fn decode(args: &Args) -> Result<Self, ApiError> {
+        let name = args.string("name").filter(|n| !n.is_empty());
+        if let Some(n) = &name {
+            if !is_host_name(n) {
+                return Err(ApiError::invalid_parameter(format!(
+                    "Invalid name {n}: a name is 1 to 63 letters, digits and hyphens, starting \
+                     with a letter"
+                )));
+            }
+        }
+        let user_data = match args.string("userdata").filter(|u| !u.is_empty()) {
+            None => None,
+            Some(b64) => Some(decode_user_data(&b64)?),
+        };
+        Ok(Self {
+            id: args.string("id").unwrap_or_default(),
+            display_name: args.string("displayname"),
+            name,
+            user_data,
+            ha_enable: args.boolean("haenable"),
+        })
+    }
+}
+
+/// `changeServiceForVirtualMachine`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeServiceOffering {
+    pub id: String,
+    pub service_offering_id: String,
+}
+
+impl ChangeServiceOffering {
+    pub fn decode(args: &Args) -> Self {
+        Self {
+            id: args.string("id").unwrap_or_default(),
+            service_offering_id: args.string("serviceofferingid").unwrap_or_default(),
+        }
+    }
+}
+
+/// `queryAsyncJobResult`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryJob {
+    pub job_id: String,
+}
+
+impl QueryJob {
+    pub fn decode(args: &Args) -> Self {
+        Self {
+            job_id: args.string("jobid").unwrap_or_default(),
+        }
+    }
+}
+
+/// `listAsyncJobs` and `listEvents`: scoped lists with a start date.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListLog {
+    pub id: Option<String>,
+    /// Only what happened at or after this time (ms since the epoch).
+    pub start_ms: Option<i64>,
+    /// Only what happened at or before this time (ms since the epoch).
+    pub end_ms: Option<i64>,
+    /// `type` for events (VM.CREATE, ...).
+    pub kind: Option<String>,
+    /// `level` for events (INFO, WARN, ERROR).
+    pub level: Option<String>,
+    pub scope: Scope,
+    pub keyword: Option<String>,
+    pub page: Page,
+}
+
+/// CloudStack's date parameters: `yyyy-MM-dd`, `yyyy-MM-dd HH:mm:ss` or a full timestamp.
+pub fn parse_date(s: &str, end_of_day: bool) -> Option<i64> {
+    let s = s.trim();
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        let t = if end_of_day {
+            d.and_hms_milli_opt(23, 59, 59, 999)
+        } else {
+            d.and_hms_opt(0, 0, 0)
+        }?;
+        return Some(t.and_utc().timestamp_millis());
+    }
+    for f in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, f) {
+            return Some(t.and_utc().timestamp_millis());
+        }
+    }
+    crate::signature::parse_expires(s).map(|t| t.timestamp_millis())
+}
+
+impl ListLog {
+    pub fn decode(args: &Args) -> Result<Self, ApiError> {
+        let date = |name: &str, end: bool| -> Result<Option<i64>, ApiError> {
+            match args.string(name).filter(|s| !s.is_empty()) {
+                None => Ok(None),
+                Some(s) => parse_date(&s, end)
+                    .map(Some)
+                    .ok_or_else(|| ApiError::invalid_value(args.command(), name, &s)),
+            }
+        };
+        Ok(Self {
+            id: args.string("id"),
+            start_ms: date("startdate", false)?,
+            end_ms: date("enddate", true)?,
+            kind: args.string("type").filter(|s| !s.is_empty()),
+            level: args.string("level").filter(|s| !s.is_empty()),
+            scope: Scope::decode(args)?,
+            keyword: args.keyword(),
+            page: args.page()?,
+        })
+    }
+}
+
+/// `listPublicIpAddresses`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListPublicIps {
+    pub id: Option<String>,
+    pub zone_id: Option<String>,
+    pub scope: Scope,
+    pub page: Page,
+}
+
+impl ListPublicIps {
+    pub fn decode(args: &Args) -> Result<Self, ApiError> {
+        Ok(Self {
+            id: args.string("id"),
+            zone_id: args.string("zoneid"),
+            scope: Scope::decode(args)?,
+            page: args.page()?,
+        })
+    }
+}
+
+/// `listPortForwardingRules` and `listIpForwardingRules`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListForwardingRules {
+    pub id: Option<String>,
+    pub ip_address_id: Option<String>,
+    pub virtual_machine_id: Option<String>,
+    pub scope: Scope,
+    pub page: Page,
+}
+
+impl ListForwardingRules {
+    pub fn decode(args: &Args) -> Result<Self, ApiError> {
+        Ok(Self {
+            id: args.string("id"),
+            ip_address_id: args.string("ipaddressid"),
+            virtual_machine_id: args.string("virtualmachineid"),
+            scope: Scope::decode(args)?,
+            page: args.page()?,
+        })
+    }
+}
+
 /// The domain a login names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DomainRef {
@@ -397,6 +721,50 @@ mod tests {
                 ("team".into(), String::new())
             ])
         );
+    }
+
+    #[test]
+    fn deployments() {
+        let zone = "0d8a6c1e-1a4b-4b8e-9f3a-7d2f0b9c1e2d";
+        let base = format!("zoneid={zone}&serviceofferingid={zone}&templateid={zone}");
+        let d = DeployVirtualMachine::decode(&args(
+            "deployVirtualMachine",
+            &format!(
+                "{base}&name=web-1&userdata=I2Nsb3VkLWNvbmZpZwo%3D&keypair=k1&keypairs=k1,k2\
+                 &startvm=false&details[0].cpuNumber=2"
+            ),
+        ))
+        .expect("a valid deployment");
+        assert_eq!(d.user_data.as_deref(), Some("#cloud-config\n"));
+        assert_eq!(d.key_pairs, ["k1", "k2"]);
+        assert!(!d.start);
+        assert_eq!(d.details.get("cpuNumber").map(String::as_str), Some("2"));
+        assert!(
+            !format!("{d:?}").contains("cloud-config"),
+            "user data is not logged"
+        );
+
+        let d = DeployVirtualMachine::decode(&args("deployVirtualMachine", &base));
+        assert!(
+            d.map(|d| d.start).unwrap_or(false),
+            "startvm defaults to true"
+        );
+        for bad in ["name=1web", "name=web_1", "name=web-", "userdata=%21%21%21"] {
+            let e = DeployVirtualMachine::decode(&args(
+                "deployVirtualMachine",
+                &format!("{base}&{bad}"),
+            ));
+            assert_eq!(e.err().map(|e| e.code.number()), Some(431), "{bad}");
+        }
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(parse_date("1970-01-02", false), Some(86_400_000));
+        assert_eq!(parse_date("1970-01-01", true), Some(86_399_999));
+        assert_eq!(parse_date("1970-01-01 00:00:01", false), Some(1000));
+        assert_eq!(parse_date("1970-01-01T00:00:01+0000", false), Some(1000));
+        assert_eq!(parse_date("yesterday", false), None);
     }
 
     #[test]

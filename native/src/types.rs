@@ -298,6 +298,9 @@ wire_object! {
         securitygroup: Vec<SecurityGroupRef> = "list", "the security groups of the instance";
         affinitygroup: Vec<AffinityGroupRef> = "list", "the affinity groups of the instance";
         tags: Vec<Tag> = "list", "the tags of the instance";
+        keypairs: Option<String> = "string", "the names of the instance's SSH key pairs";
+        jobid: Option<String> = "string", "the ID of the job pending on the instance";
+        jobstatus: Option<i64> = "integer", "the status of that job: 0 while pending";
     }
 }
 
@@ -360,5 +363,96 @@ wire_object! {
     /// The reply to `logout`.
     pub struct LogoutResponse {
         description: String = "string", "success";
+    }
+}
+
+wire_object! {
+    /// An asynchronous job, as `queryAsyncJobResult` and `listAsyncJobs` show it.
+    pub struct AsyncJob {
+        jobid: String = "string", "the ID of the job";
+        accountid: String = "string", "the ID of the account that submitted the job";
+        userid: String = "string", "the ID of the user that submitted the job";
+        cmd: String = "string", "the class of the command the job runs";
+        jobstatus: i64 = "integer", "0 pending, 1 succeeded, 2 failed";
+        jobprocstatus: i64 = "integer", "the progress of the job";
+        jobresultcode: i64 = "integer", "0, or the error code of a failed job";
+        jobresulttype: Option<String> = "string", "object once the job has a result";
+        jobresult: Option<serde_json::Value> = "responseobject",
+            "the command's result, or errorcode and errortext";
+        jobinstancetype: Option<String> = "string", "the kind of resource the job works on";
+        jobinstanceid: Option<String> = "string", "the ID of the resource the job works on";
+        created: Timestamp = "date", "when the job was submitted";
+        completed: Option<Timestamp> = "date", "when the job ended";
+    }
+}
+
+wire_object! {
+    /// An event of the event log.
+    pub struct Event {
+        id: String = "string", "the ID of the event";
+        username: String = "string", "the user that caused the event";
+        r#type as "type": String = "string", "the type of the event, VM.CREATE, ...";
+        level: String = "string", "INFO, WARN or ERROR";
+        description: String = "string", "what happened";
+        account: String = "string", "the account of the event";
+        domainid: String = "string", "the ID of the domain of that account";
+        domain: String = "string", "the name of the domain of that account";
+        created: Timestamp = "date", "when the event happened";
+        state: String = "string", "Scheduled, Started, Completed or Created";
+        resourceid: Option<String> = "string", "the ID of the resource concerned";
+        resourcetype: Option<String> = "string", "the type of the resource concerned";
+    }
+}
+
+wire_object! {
+    /// A public IP address.
+    pub struct PublicIpAddress {
+        id: String = "string", "the ID of the address";
+        ipaddress: String = "string", "the address";
+        zoneid: String = "string", "the ID of the address's zone";
+        zonename: String = "string", "the name of the address's zone";
+        issourcenat: bool = "boolean", "true if it is its network's source NAT address";
+        isstaticnat: bool = "boolean", "true if it is mapped one to one to an instance";
+        virtualmachineid: Option<String> = "string", "the instance it is mapped to";
+        state: String = "string", "Allocated, Allocating, Releasing, ...";
+        account: String = "string", "the account owning the address";
+        domainid: String = "string", "the ID of that account's domain";
+        domain: String = "string", "the name of that account's domain";
+        tags: Vec<Tag> = "list", "the tags of the address";
+    }
+}
+
+wire_object! {
+    /// The reply to an asynchronous command: its job, and for a create the new resource's ID.
+    pub struct JobSubmitted {
+        id: Option<String> = "string", "the ID of the resource being created";
+        jobid: String = "string", "the ID of the job; poll queryAsyncJobResult";
+    }
+}
+
+wire_object! {
+    /// The reply of a command that only succeeds or fails.
+    pub struct Success {
+        success: bool = "boolean", "true if the operation succeeded";
+        displaytext: Option<String> = "string", "what happened";
+    }
+}
+
+wire_object! {
+    /// A port forwarding or static NAT rule of a public IP address.
+    pub struct ForwardingRule {
+        id: String = "string", "the ID of the rule";
+        ipaddressid: String = "string", "the ID of the public address";
+        ipaddress: String = "string", "the public address";
+        protocol: String = "string", "tcp, udp or icmp";
+        publicport: Option<String> = "string", "the first public port";
+        publicendport: Option<String> = "string", "the last public port";
+        privateport: Option<String> = "string", "the first private port";
+        privateendport: Option<String> = "string", "the last private port";
+        virtualmachineid: String = "string", "the ID of the instance the rule forwards to";
+        virtualmachinename: String = "string", "the name of that instance";
+        state: String = "string", "Active, Add or Revoke";
+        cidrlist: String = "string", "the source CIDRs allowed";
+        tags: Vec<Tag> = "list", "the tags of the rule";
     }
 }

@@ -42,7 +42,7 @@ impl<T: Children> Children for Vec<T> {
 macro_rules! plain {
     ($($t:ty),*) => { $( impl Absent for $t {} impl Children for $t {} )* };
 }
-plain!(String, bool, i64, u64, i32, u32, Timestamp, BTreeMap<String, String>);
+plain!(String, bool, i64, u64, i32, u32, Timestamp, BTreeMap<String, String>, serde_json::Value);
 
 /// A point in time, sent as `yyyy-MM-dd'T'HH:mm:ssZ`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

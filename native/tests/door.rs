@@ -473,8 +473,8 @@ async fn errors_have_cloudstack_codes_and_texts() {
         signed(ADMIN_KEY, ADMIN_SECRET, &p)
     };
     let cases: Vec<(String, &str, u16, Option<u32>, &str)> = vec![
-        (q(&[("command", "deployVirtualMachine")]), "deployvirtualmachineresponse", 432, Some(9999),
-         "The API deployVirtualMachine is a CloudStack API that this server does not serve yet"),
+        (q(&[("command", "createVolume")]), "createvolumeresponse", 432, Some(9999),
+         "The API createVolume is a CloudStack API that this server does not serve yet"),
         (q(&[("command", "listTemplates")]), "listtemplatesresponse", 431, Some(9999),
          "Unable to execute API command listtemplates due to missing parameter templatefilter"),
         (q(&[("command", "listZones"), ("id", "00000000-0000-4000-8000-00000000000f")]), "listzonesresponse", 431, Some(9999),

@@ -2,10 +2,13 @@
 //! offering, template, instance, ...), each with the queries that read and write its tables.
 //! Nothing here knows an API: the doors' translations turn these into EC2 or CloudStack shapes.
 
+pub mod api_job;
 pub mod event;
 pub mod identity;
+pub mod identity_admin;
 pub mod infra;
 pub mod instance;
+pub mod instance_edit;
 pub mod listing;
 pub mod offering;
 pub mod os_type;

@@ -82,6 +82,12 @@ impl Where {
     }
 
     fn visibility(&mut self, v: &Visibility) {
+        self.visibility_of(v, "i.account_id");
+    }
+
+    /// The visibility clause with `owner` as the owning account's column (accounts are `a`,
+    /// domains `d`).
+    fn visibility_of(&mut self, v: &Visibility, owner: &str) {
         match v {
             Visibility::Everything => {}
             Visibility::DomainTree(root) => {
@@ -97,7 +103,7 @@ impl Where {
             }
             Visibility::Account(id) => {
                 let b = self.bind(id.clone());
-                self.add(format!("i.account_id = {b}"));
+                self.add(format!("{owner} = {b}"));
             }
             Visibility::Nothing => self.add("1 = 0".to_owned()),
         }
@@ -160,6 +166,7 @@ pub struct InstanceView {
     pub memory_mib: i64,
     pub state: String,
     pub created_ms: i64,
+    pub key_name: Option<String>,
 }
 
 const INSTANCE_FROM: &str = " FROM instances i \
@@ -174,7 +181,8 @@ const INSTANCE_COLUMNS: &str = "SELECT i.id, i.name, i.display_name, i.account_i
      a.name AS account_name, a.domain_id, d.name AS domain_name, i.zone_id, z.name AS zone_name, \
      i.host_id, h.name AS host_name, i.template_id, t.name AS template_name, \
      t.display_text AS template_display_text, i.hypervisor, i.offering_id, \
-     o.name AS offering_name, i.cpus, o.cpu_speed_mhz, i.memory_mib, i.state, i.created_ms";
+     o.name AS offering_name, i.cpus, o.cpu_speed_mhz, i.memory_mib, i.state, i.created_ms, \
+     i.key_name";
 
 /// One page of the instances that match, and how many match in all.
 pub async fn list_instances(
@@ -274,6 +282,215 @@ pub async fn user_of_key(db: &AnyPool, access_key: &str) -> CoreResult<Option<St
             .fetch_optional(db)
             .await?;
     Ok(row.map(|(id,)| id))
+}
+
+/// The job pending (queued or running) on each of these instances, the oldest first.
+pub async fn pending_jobs(
+    db: &AnyPool,
+    instance_ids: &[&str],
+) -> CoreResult<std::collections::HashMap<String, String>> {
+    let mut out = std::collections::HashMap::new();
+    if instance_ids.is_empty() {
+        return Ok(out);
+    }
+    let binds: Vec<String> = (1..=instance_ids.len()).map(|n| format!("${n}")).collect();
+    let sql = format!(
+        "SELECT instance_id, id FROM jobs WHERE state IN ('queued', 'running') AND instance_id \
+         IN ({}) ORDER BY created_ms DESC, id DESC",
+        binds.join(", ")
+    );
+    let mut q = sqlx::query_as::<_, (String, String)>(&sql);
+    for id in instance_ids {
+        q = q.bind(*id);
+    }
+    // Newest first, so the oldest pending job is the one left in the map.
+    for (instance, job) in q.fetch_all(db).await? {
+        out.insert(instance, job);
+    }
+    Ok(out)
+}
+
+/// A filter over a log (jobs, events): whose entries, from when, and which page.
+#[derive(Debug, Clone, Default)]
+pub struct LogQuery {
+    pub visibility: Option<Visibility>,
+    pub id: Option<String>,
+    pub start_ms: Option<i64>,
+    pub end_ms: Option<i64>,
+    /// The event type (`VM.CREATE`), matched in any case.
+    pub kind: Option<String>,
+    /// The event level (`INFO`), matched in any case.
+    pub level: Option<String>,
+    /// Found in the description, in any case.
+    pub keyword: Option<String>,
+    pub offset: u64,
+    pub limit: Option<u64>,
+}
+
+impl LogQuery {
+    fn filter(&self, w: &mut Where, table: &str) {
+        w.visibility_of(
+            self.visibility.as_ref().unwrap_or(&Visibility::Nothing),
+            &format!("{table}.account_id"),
+        );
+        if let Some(id) = &self.id {
+            let b = w.bind(id.clone());
+            w.add(format!("{table}.id = {b}"));
+        }
+        // Times are numbers from the door's own parsing, written into the SQL as literals.
+        if let Some(t) = self.start_ms {
+            w.add(format!("{table}.created_ms >= {t}"));
+        }
+        if let Some(t) = self.end_ms {
+            w.add(format!("{table}.created_ms <= {t}"));
+        }
+    }
+
+    fn page_sql(&self) -> String {
+        let mut sql = String::new();
+        match self.limit {
+            Some(limit) => sql.push_str(&format!(" LIMIT {limit}")),
+            None if self.offset > 0 => sql.push_str(&format!(" LIMIT {}", i64::MAX)),
+            None => {}
+        }
+        if self.offset > 0 {
+            sql.push_str(&format!(" OFFSET {}", self.offset));
+        }
+        sql
+    }
+}
+
+/// A job with the API command it was submitted as (empty when none was recorded).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct JobEntry {
+    pub id: String,
+    pub command: String,
+    /// The orchestrator's job kind; empty for a job that ended when it was made.
+    pub kind: String,
+    pub instance_id: Option<String>,
+    pub account_id: String,
+    pub user_id: String,
+    /// queued, running, succeeded or failed.
+    pub state: String,
+    pub error_code: Option<String>,
+    pub error_text: Option<String>,
+    pub created_ms: i64,
+    pub finished_ms: Option<i64>,
+}
+
+/// Orchestrator jobs (labelled with their API command when one was recorded) and the API jobs
+/// that ended when they were made, as one table `x`.
+const JOBS_FROM: &str = " FROM (\
+     SELECT j.id, COALESCE(n.command, '') AS command, j.kind, j.instance_id, j.account_id, \
+     j.user_id, j.state, j.error_code, j.error_text, j.created_ms, j.finished_ms \
+     FROM jobs j LEFT JOIN api_jobs n ON n.id = j.id \
+     UNION ALL \
+     SELECT n.id, n.command, '' AS kind, n.instance_id, n.account_id, n.user_id, \
+     'succeeded' AS state, NULL AS error_code, NULL AS error_text, n.created_ms, \
+     n.created_ms AS finished_ms FROM api_jobs n WHERE n.backed = 0\
+     ) x JOIN accounts a ON a.id = x.account_id JOIN domains d ON d.id = a.domain_id";
+
+/// One page of the jobs that match (newest first), and how many match in all.
+pub async fn list_jobs(db: &AnyPool, q: &LogQuery) -> CoreResult<(u64, Vec<JobEntry>)> {
+    let mut w = Where::default();
+    q.filter(&mut w, "x");
+    let filter = w.sql();
+    let count_sql = format!("SELECT COUNT(*){JOBS_FROM}{filter}");
+    let mut count_q = sqlx::query_scalar::<_, i64>(&count_sql);
+    for b in &w.binds {
+        count_q = count_q.bind(b.as_str());
+    }
+    let count = count_q.fetch_one(db).await?;
+    if count == 0 {
+        return Ok((0, Vec::new()));
+    }
+    let sql = format!(
+        "SELECT x.id, x.command, x.kind, x.instance_id, x.account_id, x.user_id, x.state, \
+         x.error_code, x.error_text, x.created_ms, x.finished_ms{JOBS_FROM}{filter} \
+         ORDER BY x.created_ms DESC, x.id{}",
+        q.page_sql()
+    );
+    let mut rows_q = sqlx::query_as::<_, JobEntry>(&sql);
+    for b in &w.binds {
+        rows_q = rows_q.bind(b.as_str());
+    }
+    Ok((
+        u64::try_from(count).unwrap_or(0),
+        rows_q.fetch_all(db).await?,
+    ))
+}
+
+/// The job of this id, whoever owns it.
+pub async fn job(db: &AnyPool, id: &str) -> CoreResult<Option<JobEntry>> {
+    let q = LogQuery {
+        visibility: Some(Visibility::Everything),
+        id: Some(id.to_owned()),
+        limit: Some(1),
+        ..LogQuery::default()
+    };
+    Ok(list_jobs(db, &q).await?.1.into_iter().next())
+}
+
+/// An event with the names of who caused it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EventView {
+    pub id: String,
+    pub account_id: String,
+    pub account_name: String,
+    pub domain_id: String,
+    pub domain_name: String,
+    pub username: Option<String>,
+    pub kind: String,
+    pub level: String,
+    pub state: String,
+    pub resource_id: Option<String>,
+    pub description: String,
+    pub created_ms: i64,
+}
+
+const EVENTS_FROM: &str = " FROM events e JOIN accounts a ON a.id = e.account_id \
+     JOIN domains d ON d.id = a.domain_id LEFT JOIN users u ON u.id = e.user_id";
+
+/// One page of the events that match (newest first), and how many match in all.
+pub async fn list_events(db: &AnyPool, q: &LogQuery) -> CoreResult<(u64, Vec<EventView>)> {
+    let mut w = Where::default();
+    q.filter(&mut w, "e");
+    if let Some(kind) = &q.kind {
+        let b = w.bind(kind.to_lowercase());
+        w.add(format!("LOWER(e.kind) = {b}"));
+    }
+    if let Some(level) = &q.level {
+        let b = w.bind(level.to_lowercase());
+        w.add(format!("LOWER(e.level) = {b}"));
+    }
+    if let Some(k) = &q.keyword {
+        let b = w.bind(contains_pattern(k));
+        w.add(format!("LOWER(e.description) LIKE {b} ESCAPE '\\'"));
+    }
+    let filter = w.sql();
+    let count_sql = format!("SELECT COUNT(*){EVENTS_FROM}{filter}");
+    let mut count_q = sqlx::query_scalar::<_, i64>(&count_sql);
+    for b in &w.binds {
+        count_q = count_q.bind(b.as_str());
+    }
+    let count = count_q.fetch_one(db).await?;
+    if count == 0 {
+        return Ok((0, Vec::new()));
+    }
+    let sql = format!(
+        "SELECT e.id, e.account_id, a.name AS account_name, a.domain_id, \
+         d.name AS domain_name, u.username, e.kind, e.level, e.state, e.resource_id, \
+         e.description, e.created_ms{EVENTS_FROM}{filter} ORDER BY e.created_ms DESC, e.id{}",
+        q.page_sql()
+    );
+    let mut rows_q = sqlx::query_as::<_, EventView>(&sql);
+    for b in &w.binds {
+        rows_q = rows_q.bind(b.as_str());
+    }
+    Ok((
+        u64::try_from(count).unwrap_or(0),
+        rows_q.fetch_all(db).await?,
+    ))
 }
 
 #[cfg(test)]

@@ -28,6 +28,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "orchestrator",
         include_str!("migrations/0003_orchestrator.sql"),
     ),
+    (
+        5,
+        "native",
+        include_str!("migrations/0005_native.sql"),
+    ),
 ];
 
 /// Which database is behind the pool.
