@@ -176,17 +176,29 @@ async fn migrations_run_and_are_idempotent(backend: Backend) {
     assert_eq!(applied_migrations(&third).await, first);
 }
 
-/// Two management servers starting at once on one new PostgreSQL database. (SQLite has one
-/// server per data directory, which its lock file enforces, so the race cannot happen there.)
+/// Management servers starting at once on one new PostgreSQL database: every one opens, and
+/// each migration is applied once. (SQLite has one server per data directory, which its lock
+/// file enforces, so the race cannot happen there.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_concurrent_opens_migrate_once() {
     let Some(db) = fresh(Backend::Postgres).await else {
         return;
     };
-    let (a, b) = tokio::join!(Store::open(&db.url), Store::open(&db.url));
-    let (a, b) = (a.expect("first open"), b.expect("second open"));
-    let applied = applied_migrations(&a).await;
-    assert_eq!(applied, applied_migrations(&b).await);
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let url = db.url.clone();
+            tokio::spawn(async move { Store::open(&url).await })
+        })
+        .collect();
+    let mut stores = Vec::new();
+    for (n, task) in tasks.into_iter().enumerate() {
+        let opened = task.await.expect("the open task");
+        stores.push(opened.unwrap_or_else(|e| panic!("concurrent open {n}: {e}")));
+    }
+    let applied = applied_migrations(&stores[0]).await;
+    for other in &stores[1..] {
+        assert_eq!(applied_migrations(other).await, applied);
+    }
     let versions: Vec<i64> = applied.iter().map(|m| m.0).collect();
     let mut unique = versions.clone();
     unique.dedup();
