@@ -311,6 +311,7 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let objects = Arc::new(
         cirrus::storage::ObjectStore::open_local(store.clone(), &dir.root().join("blobs")).await?,
     );
+    objects.spawn_upload_sweeper(cirrus::storage::UPLOAD_MAX_AGE);
     let cloud = Arc::new(Cloud {
         orchestrator,
         objects,

@@ -275,6 +275,12 @@ impl Drop for StagedBlob {
 
 const CURSOR_KEY_SETTING: &str = "object_store.cursor_key";
 
+/// How long a multipart upload may sit untouched before the sweeper aborts it.
+/// LIMITATION: not yet a configuration key; the root crate's configuration does not carry one.
+pub const UPLOAD_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+/// How often the sweeper looks.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// The object store of one cloud.
 pub struct ObjectStore {
     store: Store,
@@ -320,6 +326,25 @@ impl ObjectStore {
         };
         objects.empty_trash().await;
         Ok(objects)
+    }
+
+    /// Aborts, every hour, the multipart uploads started more than `max_age` ago, so abandoned
+    /// parts do not keep their space for ever. Runs until the runtime stops.
+    pub fn spawn_upload_sweeper(self: &Arc<Self>, max_age: std::time::Duration) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SWEEP_EVERY);
+            loop {
+                tick.tick().await;
+                let age = i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX);
+                if let Err(e) = me
+                    .abort_uploads_started_before(now_ms().saturating_sub(age))
+                    .await
+                {
+                    tracing::warn!(error = %e, "sweeping abandoned multipart uploads failed");
+                }
+            }
+        });
     }
 
     /// A secret of this cloud for sealing listing cursors (continuation tokens), the same on
