@@ -10,9 +10,10 @@ use crate::error::ApiError;
 use crate::registry::{self, Command, CommandSpec, COMMANDS};
 use crate::render;
 use crate::requests::{
-    ById, ChangeServiceOffering, DeployVirtualMachine, GetUser, ListDomains, ListForwardingRules,
-    ListHypervisors, ListInfra, ListLog, ListNamed, ListOwned, ListPublicIps, ListTemplates,
-    ListVirtualMachines, QueryJob, UpdateVirtualMachine, VmAction, VmRequest,
+    ById, ChangeServiceOffering, CreateDiskOffering, CreateServiceOffering, DeployVirtualMachine,
+    GetUser, ListDomains, ListForwardingRules, ListHypervisors, ListInfra, ListLog, ListNamed,
+    ListOwned, ListPublicIps, ListTemplates, ListVirtualMachines, QueryJob, UpdateNamed,
+    UpdateVirtualMachine, VmAction, VmRequest,
 };
 use crate::types::{AsyncJob, JobSubmitted};
 use crate::wire::Timestamp;
@@ -113,6 +114,14 @@ pub(crate) fn job_json(job: &JobView) -> Result<AsyncJob, ApiError> {
         jobinstanceid: job.instance_id.clone(),
         created: Timestamp(job.created_ms),
         completed: job.completed_ms.map(Timestamp),
+    })
+}
+
+/// `{"success": true}`: the reply of a command that only succeeds or fails.
+fn success() -> Result<Value, ApiError> {
+    to_value(&crate::types::Success {
+        success: true,
+        displaytext: None,
     })
 }
 
@@ -307,6 +316,44 @@ pub(crate) async fn run<P: NativePort + ?Sized>(
                     .await
                     .map_err(fail)?,
             )
+        }
+        Command::CreateServiceOffering => {
+            let req = CreateServiceOffering::decode(args)?;
+            let o = port
+                .create_service_offering(caller, &req)
+                .await
+                .map_err(fail)?;
+            single(spec, &o)
+        }
+        Command::UpdateServiceOffering => {
+            let req = UpdateNamed::decode(args);
+            let o = port
+                .update_service_offering(caller, &req)
+                .await
+                .map_err(fail)?;
+            single(spec, &o)
+        }
+        Command::DeleteServiceOffering => {
+            let req = ById::decode(args);
+            port.delete_service_offering(caller, &req)
+                .await
+                .map_err(fail)?;
+            success()
+        }
+        Command::CreateDiskOffering => {
+            let req = CreateDiskOffering::decode(args)?;
+            let o = port
+                .create_disk_offering(caller, &req)
+                .await
+                .map_err(fail)?;
+            single(spec, &o)
+        }
+        Command::DeleteDiskOffering => {
+            let req = ById::decode(args);
+            port.delete_disk_offering(caller, &req)
+                .await
+                .map_err(fail)?;
+            success()
         }
         Command::ListPortForwardingRules | Command::ListIpForwardingRules => {
             let req = ListForwardingRules::decode(args)?;

@@ -382,6 +382,41 @@ pub trait NativePort: Send + Sync + 'static {
     ) -> PortResult<Listing<types::PublicIpAddress>> {
         Err(PortError::NotImplemented("listPublicIpAddresses"))
     }
+    async fn create_service_offering(
+        &self,
+        _caller: &Caller,
+        _req: &requests::CreateServiceOffering,
+    ) -> PortResult<types::ServiceOffering> {
+        Err(PortError::NotImplemented("createServiceOffering"))
+    }
+    async fn update_service_offering(
+        &self,
+        _caller: &Caller,
+        _req: &requests::UpdateNamed,
+    ) -> PortResult<types::ServiceOffering> {
+        Err(PortError::NotImplemented("updateServiceOffering"))
+    }
+    async fn delete_service_offering(
+        &self,
+        _caller: &Caller,
+        _req: &requests::ById,
+    ) -> PortResult<()> {
+        Err(PortError::NotImplemented("deleteServiceOffering"))
+    }
+    async fn create_disk_offering(
+        &self,
+        _caller: &Caller,
+        _req: &requests::CreateDiskOffering,
+    ) -> PortResult<types::DiskOffering> {
+        Err(PortError::NotImplemented("createDiskOffering"))
+    }
+    async fn delete_disk_offering(
+        &self,
+        _caller: &Caller,
+        _req: &requests::ById,
+    ) -> PortResult<()> {
+        Err(PortError::NotImplemented("deleteDiskOffering"))
+    }
     /// Port forwarding rules, or with `static_nat` the static NAT (IP forwarding) rules.
     async fn list_forwarding_rules(
         &self,

@@ -603,6 +603,103 @@ impl ListForwardingRules {
     }
 }
 
+/// `createServiceOffering`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateServiceOffering {
+    pub name: String,
+    pub display_text: String,
+    pub cpus: i64,
+    pub cpu_speed_mhz: i64,
+    pub memory_mib: i64,
+}
+
+fn positive(args: &Args, name: &str, min: i64) -> Result<i64, ApiError> {
+    let command = args.command();
+    let n = args
+        .integer(name)
+        .ok_or_else(|| ApiError::missing_parameter(command, name))?;
+    if n < min {
+        return Err(ApiError::invalid_parameter(format!(
+            "The value {n} of {name} is too small: give at least {min}"
+        )));
+    }
+    Ok(n)
+}
+
+impl CreateServiceOffering {
+    pub fn decode(args: &Args) -> Result<Self, ApiError> {
+        let name = args.string("name").unwrap_or_default();
+        Ok(Self {
+            display_text: args
+                .string("displaytext")
+                .filter(|d| !d.is_empty())
+                .unwrap_or_else(|| name.clone()),
+            name,
+            cpus: positive(args, "cpunumber", 1)?,
+            cpu_speed_mhz: args.integer("cpuspeed").unwrap_or(2000).max(1),
+            memory_mib: positive(args, "memory", 32)?,
+        })
+    }
+}
+
+/// `updateServiceOffering`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateNamed {
+    pub id: String,
+    pub name: Option<String>,
+    pub display_text: Option<String>,
+}
+
+impl UpdateNamed {
+    pub fn decode(args: &Args) -> Self {
+        Self {
+            id: args.string("id").unwrap_or_default(),
+            name: args.string("name").filter(|n| !n.is_empty()),
+            display_text: args.string("displaytext").filter(|n| !n.is_empty()),
+        }
+    }
+}
+
+/// `createDiskOffering`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateDiskOffering {
+    pub name: String,
+    pub display_text: String,
+    /// 0 when customized.
+    pub size_gib: i64,
+    pub customized: bool,
+}
+
+impl CreateDiskOffering {
+    pub fn decode(args: &Args) -> Result<Self, ApiError> {
+        let name = args.string("name").unwrap_or_default();
+        let customized = args.flag("customized");
+        let size_gib = match (args.integer("disksize"), customized) {
+            (_, true) => 0,
+            (Some(n), false) if n >= 1 => n,
+            (Some(n), false) => {
+                return Err(ApiError::invalid_parameter(format!(
+                    "The disk size {n} GiB is not valid: give at least 1, or customized=true"
+                )))
+            }
+            (None, false) => {
+                return Err(ApiError::invalid_parameter(
+                    "Disk size is required for a non-customized disk offering",
+                ))
+            }
+        };
+        Ok(Self {
+            display_text: args
+                .string("displaytext")
+                .filter(|d| !d.is_empty())
+                .unwrap_or_else(|| name.clone()),
+            name,
+            size_gib,
+            customized,
+        })
+    }
+}
+
 /// The domain a login names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DomainRef {

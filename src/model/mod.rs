@@ -11,6 +11,7 @@ pub mod instance;
 pub mod instance_edit;
 pub mod listing;
 pub mod offering;
+pub mod offering_admin;
 pub mod os_type;
 pub mod scope;
 pub mod session;

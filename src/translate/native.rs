@@ -10,10 +10,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use cirrus_native::requests::{
-    ById, ChangeServiceOffering, DeployVirtualMachine, DomainRef, GetUser, ListDomains,
-    ListForwardingRules, ListHypervisors, ListInfra, ListLog, ListNamed, ListOwned, ListPublicIps,
-    ListTemplates, ListVirtualMachines, Login, QueryJob, Scope, TemplateFilter,
-    UpdateVirtualMachine, VmAction, VmRequest,
+    ById, ChangeServiceOffering, CreateDiskOffering, CreateServiceOffering, DeployVirtualMachine,
+    DomainRef, GetUser, ListDomains, ListForwardingRules, ListHypervisors, ListInfra, ListLog,
+    ListNamed, ListOwned, ListPublicIps, ListTemplates, ListVirtualMachines, Login, QueryJob,
+    Scope, TemplateFilter, UpdateNamed, UpdateVirtualMachine, VmAction, VmRequest,
 };
 use cirrus_native::types as wire;
 use cirrus_native::wire::Timestamp;
@@ -28,6 +28,7 @@ use crate::model::api_job::{self, NewApiJob};
 use crate::model::identity::{self, Account, Domain, Principal, Role as CoreRole, User};
 use crate::model::identity_admin;
 use crate::model::instance_edit::{self, InstanceSettings};
+use crate::model::offering_admin::{self, NewServiceOffering, Removal};
 use crate::model::scope::{
     self as listing, in_tree, InstanceQuery, InstanceView, JobEntry, LogQuery, Visibility,
 };
@@ -400,6 +401,54 @@ fn vm_view(v: InstanceView, admin: bool, pending_job: Option<String>) -> wire::V
         affinitygroup: Vec::new(),
         tags: Vec::new(),
     }
+}
+
+fn service_offering_view(o: offering::ServiceOffering) -> wire::ServiceOffering {
+    wire::ServiceOffering {
+        id: o.id,
+        name: o.name,
+        displaytext: o.display_text,
+        cpunumber: o.cpus,
+        cpuspeed: o.cpu_speed_mhz,
+        memory: o.memory_mib,
+        created: Timestamp(o.created_ms),
+        storagetype: "shared".to_owned(),
+        offerha: false,
+        limitcpuuse: false,
+        isvolatile: false,
+        issystem: false,
+        defaultuse: false,
+        iscustomized: false,
+    }
+}
+
+fn disk_offering_view(o: offering::DiskOffering) -> wire::DiskOffering {
+    wire::DiskOffering {
+        iscustomized: o.is_customized(),
+        id: o.id,
+        name: o.name,
+        displaytext: o.display_text,
+        disksize: o.size_gib,
+        created: Timestamp(o.created_ms),
+        storagetype: "shared".to_owned(),
+        provisioningtype: "thin".to_owned(),
+        displayoffering: true,
+    }
+}
+
+/// Runs one write transaction of the core and commits it.
+macro_rules! write_tx {
+    ($self:expr, |$tx:ident| $body:expr) => {{
+        let mut $tx = $self
+            .cloud
+            .store
+            .begin_write()
+            .await
+            .map_err(|e| port_error(e.into()))?;
+        let out = $body.map_err(port_error)?;
+        $tx.commit().await.map_err(|e| port_error(e.into()))?;
+        out
+    }};
 }
 
 /// The job's command: the one recorded when it was submitted, else the one that does what
@@ -916,22 +965,7 @@ impl NativePort for Translator {
             .into_iter()
             .filter(|o| same(req.id.as_ref(), &o.id) && same_name(req.name.as_ref(), &o.name))
             .filter(|o| keyword_matches(req.keyword.as_deref(), &[&o.name, &o.display_text]))
-            .map(|o| wire::ServiceOffering {
-                id: o.id,
-                name: o.name,
-                displaytext: o.display_text,
-                cpunumber: o.cpus,
-                cpuspeed: o.cpu_speed_mhz,
-                memory: o.memory_mib,
-                created: Timestamp(o.created_ms),
-                storagetype: "shared".to_owned(),
-                offerha: false,
-                limitcpuuse: false,
-                isvolatile: false,
-                issystem: false,
-                defaultuse: false,
-                iscustomized: false,
-            })
+            .map(service_offering_view)
             .collect();
         Ok(req.page.slice(items))
     }
@@ -949,17 +983,7 @@ impl NativePort for Translator {
             .into_iter()
             .filter(|o| same(req.id.as_ref(), &o.id) && same_name(req.name.as_ref(), &o.name))
             .filter(|o| keyword_matches(req.keyword.as_deref(), &[&o.name, &o.display_text]))
-            .map(|o| wire::DiskOffering {
-                iscustomized: o.is_customized(),
-                id: o.id,
-                name: o.name,
-                displaytext: o.display_text,
-                disksize: o.size_gib,
-                created: Timestamp(o.created_ms),
-                storagetype: "shared".to_owned(),
-                provisioningtype: "thin".to_owned(),
-                displayoffering: true,
-            })
+            .map(disk_offering_view)
             .collect();
         Ok(req.page.slice(items))
     }
@@ -1540,6 +1564,100 @@ impl NativePort for Translator {
             return Err(unknown("id", id));
         }
         Ok(Listing::default())
+    }
+
+    async fn create_service_offering(
+        &self,
+        _caller: &Caller,
+        req: &CreateServiceOffering,
+    ) -> Result<wire::ServiceOffering, PortError> {
+        let new = NewServiceOffering {
+            name: req.name.clone(),
+            display_text: req.display_text.clone(),
+            cpus: req.cpus,
+            cpu_speed_mhz: req.cpu_speed_mhz,
+            memory_mib: req.memory_mib,
+        };
+        let o = write_tx!(self, |tx| offering_admin::create_service_offering(
+            &mut tx, &new
+        )
+        .await);
+        tracing::info!(offering = %o.id, name = %o.name, "service offering created");
+        Ok(service_offering_view(o))
+    }
+
+    async fn update_service_offering(
+        &self,
+        _caller: &Caller,
+        req: &UpdateNamed,
+    ) -> Result<wire::ServiceOffering, PortError> {
+        let known = offering::list_service_offerings(self.pool())
+            .await
+            .map_err(port_error)?;
+        check_known("id", Some(&req.id), &known, |o| &o.id)?;
+        write_tx!(self, |tx| offering_admin::update_service_offering(
+            &mut tx,
+            &req.id,
+            req.name.as_deref(),
+            req.display_text.as_deref()
+        )
+        .await);
+        offering::list_service_offerings(self.pool())
+            .await
+            .map_err(port_error)?
+            .into_iter()
+            .find(|o| o.id == req.id)
+            .map(service_offering_view)
+            .ok_or_else(|| unknown("id", &req.id))
+    }
+
+    async fn delete_service_offering(&self, _caller: &Caller, req: &ById) -> Result<(), PortError> {
+        let known = offering::list_service_offerings(self.pool())
+            .await
+            .map_err(port_error)?;
+        check_known("id", Some(&req.id), &known, |o| &o.id)?;
+        // LIMITATION: CloudStack marks an offering in use removed and lets its instances keep
+        // it; here the instances' rows need it, so an offering in use is refused instead.
+        match write_tx!(self, |tx| offering_admin::delete_service_offering(
+            &mut tx, &req.id
+        )
+        .await)
+        {
+            Removal::Removed => Ok(()),
+            Removal::InUse(n) => Err(PortError::ResourceInUse(format!(
+                "Service offering {} is used by {n} instance(s); change or expunge them first",
+                req.id
+            ))),
+        }
+    }
+
+    async fn create_disk_offering(
+        &self,
+        _caller: &Caller,
+        req: &CreateDiskOffering,
+    ) -> Result<wire::DiskOffering, PortError> {
+        let o = write_tx!(self, |tx| offering_admin::create_disk_offering(
+            &mut tx,
+            &req.name,
+            &req.display_text,
+            req.size_gib,
+            req.customized
+        )
+        .await);
+        Ok(disk_offering_view(o))
+    }
+
+    async fn delete_disk_offering(&self, _caller: &Caller, req: &ById) -> Result<(), PortError> {
+        let known = offering::list_disk_offerings(self.pool())
+            .await
+            .map_err(port_error)?;
+        check_known("id", Some(&req.id), &known, |o| &o.id)?;
+        // LIMITATION: there are no volumes yet, so no disk offering is ever in use.
+        write_tx!(self, |tx| offering_admin::delete_disk_offering(
+            &mut tx, &req.id
+        )
+        .await);
+        Ok(())
     }
 
     async fn list_forwarding_rules(
