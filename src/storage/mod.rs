@@ -236,6 +236,8 @@ pub struct NewObject {
 pub struct StagedBlob {
     blob: Option<WrittenBlob>,
     blobs: Arc<dyn BlobStore>,
+    /// The bucket it was written for, checked writable then.
+    bucket: Option<Bucket>,
 }
 
 impl fmt::Debug for StagedBlob {
@@ -286,6 +288,11 @@ pub struct ObjectStore {
     store: Store,
     blobs: Arc<dyn BlobStore>,
     cursor_key: Vec<u8>,
+    /// Whether the trash emptier has been started, and how to wake it.
+    trash_worker: std::sync::atomic::AtomicBool,
+    trash_wake: Arc<tokio::sync::Notify>,
+    /// Object writes go through one committer that groups them into transactions.
+    committer: tokio::sync::mpsc::Sender<objects::PutJob>,
 }
 
 impl fmt::Debug for ObjectStore {
@@ -320,9 +327,12 @@ impl ObjectStore {
             key
         };
         let objects = Self {
+            committer: objects::start_committer(store.clone()),
             store,
             blobs,
             cursor_key,
+            trash_worker: std::sync::atomic::AtomicBool::new(false),
+            trash_wake: Arc::new(tokio::sync::Notify::new()),
         };
         objects.empty_trash().await;
         Ok(objects)
@@ -359,17 +369,27 @@ impl ObjectStore {
         Ok(StagedBlob {
             blob: Some(blob),
             blobs: self.blobs.clone(),
+            bucket: None,
         })
     }
 
+    /// Checks that the requester may write to `bucket`, then writes a body for it (before
+    /// reading a byte, so a refused upload costs nothing).
+    pub async fn write_blob_for(
+        &self,
+        who: &Requester,
+        bucket: &str,
+        body: InBody,
+        max_size: u64,
+    ) -> StorageResult<StagedBlob> {
+        let bucket = self.writable_bucket(who, bucket).await?;
+        let mut staged = self.write_blob(body, max_size).await?;
+        staged.bucket = Some(bucket);
+        Ok(staged)
+    }
+
     async fn begin(&self) -> StorageResult<Transaction<'static, Any>> {
-        // SQLite: take the write lock up front, so a transaction that reads and then writes
-        // waits for another writer instead of failing when it upgrades.
-        let tx = match self.store.backend {
-            Backend::Sqlite => self.store.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.store.pool.begin().await?,
-        };
-        Ok(tx)
+        begin_write(&self.store).await
     }
 
     /// Deletes the blobs in the trash, then their rows.
@@ -395,22 +415,45 @@ impl ObjectStore {
                     tracing::warn!(blob = %id, error = %e, "deleting a trashed blob failed");
                     return;
                 }
-                if let Err(e) = sqlx::query("DELETE FROM blob_trash WHERE blob_id = $1")
-                    .bind(id)
-                    .execute(&self.store.pool)
-                    .await
-                {
-                    tracing::warn!(blob = %id, error = %e, "clearing the blob trash failed");
-                    return;
-                }
+            }
+            // One statement for the whole batch: under load the trash costs one commit per
+            // batch, not one per blob.
+            let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "DELETE FROM blob_trash WHERE blob_id IN ({})",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for (id,) in &ids {
+                query = query.bind(id);
+            }
+            if let Err(e) = query.execute(&self.store.pool).await {
+                tracing::warn!(error = %e, "clearing the blob trash failed");
+                return;
             }
         }
     }
 
-    /// Empties the trash in the background, after a transaction put something in it.
+    /// Wakes the trash emptier, after a transaction put something in the trash. Wake-ups
+    /// while it works coalesce into one more round.
     fn empty_trash_later(self: &Arc<Self>) {
-        let me = self.clone();
-        tokio::spawn(async move { me.empty_trash().await });
+        if self
+            .trash_worker
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            self.trash_wake.notify_one();
+            return;
+        }
+        let me = Arc::downgrade(self);
+        let wake = self.trash_wake.clone();
+        tokio::spawn(async move {
+            loop {
+                let Some(objects) = me.upgrade() else { return };
+                objects.empty_trash().await;
+                drop(objects);
+                wake.notified().await;
+            }
+        });
     }
 
     // ---- buckets ----
@@ -574,6 +617,16 @@ impl ObjectStore {
         tracing::info!(bucket = %name, "bucket deleted");
         Ok(())
     }
+}
+
+/// A transaction that will write. SQLite: take the write lock up front, so a transaction that
+/// reads and then writes waits for another writer instead of failing when it upgrades.
+pub(crate) async fn begin_write(store: &Store) -> StorageResult<Transaction<'static, Any>> {
+    let tx = match store.backend {
+        Backend::Sqlite => store.pool.begin_with("BEGIN IMMEDIATE").await?,
+        Backend::Postgres => store.pool.begin().await?,
+    };
+    Ok(tx)
 }
 
 fn denied_bucket(name: &str) -> StorageError {

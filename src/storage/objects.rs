@@ -8,12 +8,101 @@ use std::sync::Arc;
 
 use http_body_util::BodyExt;
 use sqlx::{Any, Transaction};
+use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    denied_bucket, BlobBody, BlobError, Bucket, CannedAcl, NewObject, ObjectInfo, ObjectMeta,
-    ObjectStore, Requester, StagedBlob, StorageError, StorageResult, StoredChecksum, WrittenBlob,
+    begin_write, denied_bucket, BlobBody, BlobError, Bucket, CannedAcl, NewObject, ObjectInfo,
+    ObjectMeta, ObjectStore, Requester, StagedBlob, StorageError, StorageResult, StoredChecksum,
+    WrittenBlob,
 };
 use crate::now_ms;
+use crate::store::Store;
+
+/// Object writes waiting for the committer.
+const COMMIT_QUEUE: usize = 1024;
+/// The most writes one transaction takes.
+const MAX_BATCH: usize = 256;
+
+/// One object write, for the committer.
+pub(super) struct PutJob {
+    bucket: Bucket,
+    key: String,
+    content: Content,
+    new: NewObject,
+    precondition: Precondition,
+    who: Requester,
+    reply: oneshot::Sender<StorageResult<ObjectInfo>>,
+}
+
+/// Starts the committer: it makes object writes visible in batches, one transaction (and so
+/// one fsync of the database) for every write that arrived while the last one committed, each
+/// in its own savepoint so that one failed precondition does not fail the others.
+pub(super) fn start_committer(store: Store) -> mpsc::Sender<PutJob> {
+    let (tx, rx) = mpsc::channel(COMMIT_QUEUE);
+    tokio::spawn(commit_batches(store, rx));
+    tx
+}
+
+async fn commit_batches(store: Store, mut rx: mpsc::Receiver<PutJob>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut done = Vec::with_capacity(batch.len());
+        let committed: StorageResult<()> = async {
+            let mut tx = begin_write(&store).await?;
+            for job in batch.drain(..) {
+                sqlx::query("SAVEPOINT object_write")
+                    .execute(&mut *tx)
+                    .await?;
+                let result = replace_object(
+                    &mut tx,
+                    &job.bucket,
+                    &job.key,
+                    job.content,
+                    job.new,
+                    &job.precondition,
+                    &job.who,
+                )
+                .await;
+                let end = if result.is_ok() {
+                    "RELEASE SAVEPOINT object_write"
+                } else {
+                    "ROLLBACK TO SAVEPOINT object_write"
+                };
+                sqlx::query(end).execute(&mut *tx).await?;
+                if result.is_err() {
+                    sqlx::query("RELEASE SAVEPOINT object_write")
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                done.push((job.reply, result));
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        match committed {
+            Ok(()) => {
+                for (reply, result) in done {
+                    let _ = reply.send(result);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, writes = done.len(), "committing object writes failed");
+                for (reply, _) in done {
+                    let _ = reply.send(Err(StorageError::Internal(format!(
+                        "committing the write failed: {e}"
+                    ))));
+                }
+            }
+        }
+    }
+}
 
 /// When a write may go ahead, judged against the object already under the key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,9 +114,13 @@ pub enum Precondition {
     IfMatch(String),
 }
 
-pub(super) const OBJECT_COLUMNS: &str =
-    "id, object_key, size, etag, blob_id, parts_count, metadata, checksum_algorithm, \
-     checksum_value, checksum_type, acl, owner_account_id, modified_ms";
+/// A bucket by name and, joined, its object under a key.
+const BUCKET_AND_OBJECT: &str =
+    "SELECT b.owner_account_id AS bucket_owner, b.acl AS bucket_acl, o.id, o.object_key, o.size, \
+     o.etag, o.blob_id, o.parts_count, o.metadata, o.checksum_algorithm, o.checksum_value, \
+     o.checksum_type, o.acl, o.owner_account_id, o.modified_ms \
+     FROM buckets b LEFT JOIN objects o ON o.bucket_id = b.id AND o.object_key = $2 \
+     WHERE b.name = $1";
 
 #[derive(Debug, sqlx::FromRow)]
 pub(super) struct ObjectRow {
@@ -44,6 +137,46 @@ pub(super) struct ObjectRow {
     acl: String,
     owner_account_id: String,
     modified_ms: i64,
+}
+
+/// A bucket and, if it has one under the key asked for, its object.
+#[derive(Debug, sqlx::FromRow)]
+struct BucketObjectRow {
+    bucket_owner: String,
+    bucket_acl: String,
+    id: Option<String>,
+    object_key: Option<Vec<u8>>,
+    size: Option<i64>,
+    etag: Option<String>,
+    blob_id: Option<String>,
+    parts_count: Option<i64>,
+    metadata: Option<String>,
+    checksum_algorithm: Option<String>,
+    checksum_value: Option<String>,
+    checksum_type: Option<String>,
+    acl: Option<String>,
+    owner_account_id: Option<String>,
+    modified_ms: Option<i64>,
+}
+
+impl BucketObjectRow {
+    fn into_object(self) -> Option<ObjectRow> {
+        Some(ObjectRow {
+            id: self.id?,
+            object_key: self.object_key?,
+            size: self.size?,
+            etag: self.etag?,
+            blob_id: self.blob_id,
+            parts_count: self.parts_count,
+            metadata: self.metadata?,
+            checksum_algorithm: self.checksum_algorithm,
+            checksum_value: self.checksum_value,
+            checksum_type: self.checksum_type,
+            acl: self.acl?,
+            owner_account_id: self.owner_account_id?,
+            modified_ms: self.modified_ms?,
+        })
+    }
 }
 
 impl ObjectRow {
@@ -118,25 +251,32 @@ impl ObjectStore {
         new: NewObject,
         precondition: Precondition,
     ) -> StorageResult<ObjectInfo> {
-        let bucket = self.writable_bucket(who, bucket).await?;
+        let bucket = match staged.bucket.take() {
+            Some(b) if b.name == bucket => b,
+            _ => self.writable_bucket(who, bucket).await?,
+        };
         let blob = staged.take()?;
         let blob_id = blob.id.clone();
-        let result = async {
-            let mut tx = self.begin().await?;
-            let info = replace_object(
-                &mut tx,
-                &bucket,
-                key,
-                Content::Blob(blob),
-                new,
-                &precondition,
-                who,
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(info)
-        }
-        .await;
+        let (reply, answer) = oneshot::channel();
+        let job = PutJob {
+            bucket,
+            key: key.to_owned(),
+            content: Content::Blob(blob),
+            new,
+            precondition,
+            who: who.clone(),
+            reply,
+        };
+        let result = match self.committer.send(job).await {
+            Ok(()) => answer.await.unwrap_or_else(|_| {
+                Err(StorageError::Internal(
+                    "the object committer stopped".into(),
+                ))
+            }),
+            Err(_) => Err(StorageError::Internal(
+                "the object committer stopped".into(),
+            )),
+        };
         match result {
             Ok(info) => {
                 self.empty_trash_later();
@@ -156,15 +296,22 @@ impl ObjectStore {
         bucket: &str,
         key: &str,
     ) -> StorageResult<ObjectInfo> {
-        let bucket_row = self.find_bucket(bucket).await?;
-        let bucket_row = bucket_row.ok_or_else(|| StorageError::NoSuchBucket(bucket.to_owned()))?;
-        let row: Option<ObjectRow> = sqlx::query_as(&format!(
-            "SELECT {OBJECT_COLUMNS} FROM objects WHERE bucket_id = $1 AND object_key = $2"
-        ))
-        .bind(&bucket_row.id)
-        .bind(key.as_bytes())
-        .fetch_optional(&self.store.pool)
-        .await?;
+        // One query for the bucket and the object: this is every GET's and HEAD's lookup.
+        let joined: Option<BucketObjectRow> = sqlx::query_as(BUCKET_AND_OBJECT)
+            .bind(bucket)
+            .bind(key.as_bytes())
+            .fetch_optional(&self.store.pool)
+            .await?;
+        let joined = joined.ok_or_else(|| StorageError::NoSuchBucket(bucket.to_owned()))?;
+        let bucket_row = Bucket {
+            id: String::new(),
+            name: bucket.to_owned(),
+            owner_account_id: joined.bucket_owner.clone(),
+            region: String::new(),
+            acl: joined.bucket_acl.clone(),
+            created_ms: 0,
+        };
+        let row = joined.into_object();
         let controls = who.controls(&bucket_row.owner_account_id);
         let Some(row) = row else {
             // Without the right to list, a missing key is not told apart from a forbidden one.
