@@ -10,9 +10,10 @@ use crate::error::ApiError;
 use crate::registry::{self, Command, CommandSpec, COMMANDS};
 use crate::render;
 use crate::requests::{
-    ById, ChangeServiceOffering, CreateDiskOffering, CreateServiceOffering, DeployVirtualMachine,
-    GetUser, ListDomains, ListForwardingRules, ListHypervisors, ListInfra, ListLog, ListNamed,
-    ListOwned, ListPublicIps, ListTemplates, ListVirtualMachines, QueryJob, UpdateNamed,
+    AccountAction, AccountChange, ById, ChangeServiceOffering, CreateAccount, CreateDiskOffering,
+    CreateDomain, CreateServiceOffering, CreateUser, DeployVirtualMachine, GetUser, ListDomains,
+    ListForwardingRules, ListHypervisors, ListInfra, ListLog, ListNamed, ListOwned, ListPublicIps,
+    ListTemplates, ListVirtualMachines, QueryJob, UpdateAccount, UpdateNamed, UpdateUser,
     UpdateVirtualMachine, VmAction, VmRequest,
 };
 use crate::types::{AsyncJob, JobSubmitted};
@@ -85,6 +86,11 @@ pub(crate) fn job_json(job: &JobView) -> Result<AsyncJob, ApiError> {
         JobStatus::Pending => (0, 0, None),
         JobStatus::Succeeded(JobOutcome::Success) => {
             (1, 0, Some(serde_json::json!({ "success": true })))
+        }
+        JobStatus::Succeeded(JobOutcome::Account(account)) => {
+            let mut o = Map::new();
+            o.insert("account".into(), to_value(account.as_ref())?);
+            (1, 0, Some(Value::Object(o)))
         }
         JobStatus::Succeeded(JobOutcome::VirtualMachine(vm)) => {
             let mut o = Map::new();
@@ -354,6 +360,71 @@ pub(crate) async fn run<P: NativePort + ?Sized>(
                 .await
                 .map_err(fail)?;
             success()
+        }
+        Command::CreateDomain => {
+            let req = CreateDomain::decode(args);
+            single(spec, &port.create_domain(caller, &req).await.map_err(fail)?)
+        }
+        Command::UpdateDomain => {
+            let req = UpdateNamed::decode(args);
+            single(spec, &port.update_domain(caller, &req).await.map_err(fail)?)
+        }
+        Command::DeleteDomain => {
+            if args.flag("cleanup") {
+                // LIMITATION: a domain is deleted only once it is empty.
+                return Err(ApiError::invalid_parameter(
+                    "cleanup=true is not served: delete the domain's accounts and domains first",
+                ));
+            }
+            let req = ById::decode(args);
+            submitted(None, port.delete_domain(caller, &req).await.map_err(fail)?)
+        }
+        Command::CreateAccount => {
+            let req = CreateAccount::decode(args)?;
+            single(
+                spec,
+                &port.create_account(caller, &req).await.map_err(fail)?,
+            )
+        }
+        Command::UpdateAccount => {
+            let req = UpdateAccount::decode(args)?;
+            single(
+                spec,
+                &port.update_account(caller, &req).await.map_err(fail)?,
+            )
+        }
+        Command::DeleteAccount | Command::DisableAccount | Command::EnableAccount => {
+            let change = match spec.command {
+                Command::DeleteAccount => AccountChange::Delete,
+                Command::DisableAccount => AccountChange::Disable {
+                    lock: args.flag("lock"),
+                },
+                _ => AccountChange::Enable,
+            };
+            let req = AccountAction::decode(args, change)?;
+            match port.account_state(caller, &req).await.map_err(fail)? {
+                Ok(job) => submitted(None, job),
+                Err(account) => single(spec, &account),
+            }
+        }
+        Command::CreateUser => {
+            let req = CreateUser::decode(args);
+            single(spec, &port.create_user(caller, &req).await.map_err(fail)?)
+        }
+        Command::UpdateUser => {
+            let req = UpdateUser::decode(args);
+            single(spec, &port.update_user(caller, &req).await.map_err(fail)?)
+        }
+        Command::DeleteUser => {
+            let req = ById::decode(args);
+            port.delete_user(caller, &req).await.map_err(fail)?;
+            success()
+        }
+        Command::RegisterUserKeys | Command::GetUserKeys => {
+            let req = ById::decode(args);
+            let register = spec.command == Command::RegisterUserKeys;
+            let keys = port.user_keys(caller, &req, register).await.map_err(fail)?;
+            single(spec, &keys)
         }
         Command::ListPortForwardingRules | Command::ListIpForwardingRules => {
             let req = ListForwardingRules::decode(args)?;

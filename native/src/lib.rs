@@ -139,10 +139,13 @@ pub enum JobCommand {
     ExpungeVirtualMachine,
     CreateTags,
     DeleteTags,
+    DeleteDomain,
+    DeleteAccount,
+    DisableAccount,
 }
 
 impl JobCommand {
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 11] = [
         Self::DeployVirtualMachine,
         Self::StartVirtualMachine,
         Self::StopVirtualMachine,
@@ -151,6 +154,9 @@ impl JobCommand {
         Self::ExpungeVirtualMachine,
         Self::CreateTags,
         Self::DeleteTags,
+        Self::DeleteDomain,
+        Self::DeleteAccount,
+        Self::DisableAccount,
     ];
 
     /// The API name, which the port may store to remember the job's command.
@@ -164,6 +170,9 @@ impl JobCommand {
             Self::ExpungeVirtualMachine => "expungeVirtualMachine",
             Self::CreateTags => "createTags",
             Self::DeleteTags => "deleteTags",
+            Self::DeleteDomain => "deleteDomain",
+            Self::DeleteAccount => "deleteAccount",
+            Self::DisableAccount => "disableAccount",
         }
     }
 
@@ -184,6 +193,13 @@ impl JobCommand {
             }
             Self::CreateTags => "org.apache.cloudstack.api.command.user.tag.CreateTagsCmd",
             Self::DeleteTags => "org.apache.cloudstack.api.command.user.tag.DeleteTagsCmd",
+            Self::DeleteDomain => "org.apache.cloudstack.api.command.admin.domain.DeleteDomainCmd",
+            Self::DeleteAccount => {
+                "org.apache.cloudstack.api.command.admin.account.DeleteAccountCmd"
+            }
+            Self::DisableAccount => {
+                "org.apache.cloudstack.api.command.admin.account.DisableAccountCmd"
+            }
         }
     }
 
@@ -191,6 +207,8 @@ impl JobCommand {
     pub fn instance_type(self) -> Option<&'static str> {
         match self {
             Self::CreateTags | Self::DeleteTags => None,
+            Self::DeleteDomain => Some("Domain"),
+            Self::DeleteAccount | Self::DisableAccount => Some("Account"),
             _ => Some("VirtualMachine"),
         }
     }
@@ -200,6 +218,7 @@ impl JobCommand {
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobOutcome {
     VirtualMachine(Box<types::VirtualMachine>),
+    Account(Box<types::Account>),
     /// `{"success": true}`.
     Success,
 }
@@ -416,6 +435,73 @@ pub trait NativePort: Send + Sync + 'static {
         _req: &requests::ById,
     ) -> PortResult<()> {
         Err(PortError::NotImplemented("deleteDiskOffering"))
+    }
+    async fn create_domain(
+        &self,
+        _caller: &Caller,
+        _req: &requests::CreateDomain,
+    ) -> PortResult<types::Domain> {
+        Err(PortError::NotImplemented("createDomain"))
+    }
+    async fn update_domain(
+        &self,
+        _caller: &Caller,
+        _req: &requests::UpdateNamed,
+    ) -> PortResult<types::Domain> {
+        Err(PortError::NotImplemented("updateDomain"))
+    }
+    /// Deletes a domain: the job id.
+    async fn delete_domain(&self, _caller: &Caller, _req: &requests::ById) -> PortResult<String> {
+        Err(PortError::NotImplemented("deleteDomain"))
+    }
+    async fn create_account(
+        &self,
+        _caller: &Caller,
+        _req: &requests::CreateAccount,
+    ) -> PortResult<types::Account> {
+        Err(PortError::NotImplemented("createAccount"))
+    }
+    async fn update_account(
+        &self,
+        _caller: &Caller,
+        _req: &requests::UpdateAccount,
+    ) -> PortResult<types::Account> {
+        Err(PortError::NotImplemented("updateAccount"))
+    }
+    /// Deletes, disables or (synchronously) enables an account; for the asynchronous ones the
+    /// job id, for enable the account.
+    async fn account_state(
+        &self,
+        _caller: &Caller,
+        _req: &requests::AccountAction,
+    ) -> PortResult<Result<String, types::Account>> {
+        Err(PortError::NotImplemented("account state commands"))
+    }
+    async fn create_user(
+        &self,
+        _caller: &Caller,
+        _req: &requests::CreateUser,
+    ) -> PortResult<types::User> {
+        Err(PortError::NotImplemented("createUser"))
+    }
+    async fn update_user(
+        &self,
+        _caller: &Caller,
+        _req: &requests::UpdateUser,
+    ) -> PortResult<types::User> {
+        Err(PortError::NotImplemented("updateUser"))
+    }
+    async fn delete_user(&self, _caller: &Caller, _req: &requests::ById) -> PortResult<()> {
+        Err(PortError::NotImplemented("deleteUser"))
+    }
+    /// Replaces (`register`) or reads a user's keys.
+    async fn user_keys(
+        &self,
+        _caller: &Caller,
+        _req: &requests::ById,
+        _register: bool,
+    ) -> PortResult<types::UserKeys> {
+        Err(PortError::NotImplemented("user keys"))
     }
     /// Port forwarding rules, or with `static_nat` the static NAT (IP forwarding) rules.
     async fn list_forwarding_rules(

@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 use crate::types::{
     Account, AsyncJob, Capability, Cluster, DiskOffering, Domain, Event, ForwardingRule, Host,
     Hypervisor, JobSubmitted, LoginResponse, LogoutResponse, OsType, Pod, Project, PublicIpAddress,
-    ServiceOffering, Success, Template, User, VirtualMachine, Zone,
+    ServiceOffering, Success, Template, User, UserKeys, VirtualMachine, Zone,
 };
 use crate::wire::WireObject;
 use crate::Role;
@@ -152,6 +152,19 @@ pub enum Command {
     DeleteServiceOffering,
     CreateDiskOffering,
     DeleteDiskOffering,
+    CreateDomain,
+    UpdateDomain,
+    DeleteDomain,
+    CreateAccount,
+    UpdateAccount,
+    DeleteAccount,
+    DisableAccount,
+    EnableAccount,
+    CreateUser,
+    UpdateUser,
+    DeleteUser,
+    RegisterUserKeys,
+    GetUserKeys,
 }
 
 /// One served command.
@@ -290,6 +303,22 @@ const fn field(name: &'static str, kind: &'static str, description: &'static str
 const VM_ID: &[ParamSpec] = &[required("id", Uuid, "The ID of the instance")];
 
 const VM_RELATED: &[&str] = &["listVirtualMachines", "queryAsyncJobResult"];
+
+/// The parameters naming an account: by id, or by name and domain.
+const ACCOUNT_REF: &[ParamSpec] = &[
+    param("id", Uuid, "The ID of the account"),
+    param("account", Str, "The name of the account (with domainid)"),
+    param("domainid", Uuid, "The domain of the named account"),
+];
+
+/// The parameters of a new user.
+const NEW_USER: &[ParamSpec] = &[
+    required("username", Str, "The user name, unique in its domain"),
+    required("password", Str, "The password, in clear text (use HTTPS)"),
+    required("email", Str, "The user's e-mail address"),
+    required("firstname", Str, "The user's first name"),
+    required("lastname", Str, "The user's last name"),
+];
 
 /// The filters of forwarding rule lists.
 const FORWARDING_PARAMS: &[ParamSpec] = &[
@@ -1128,6 +1157,234 @@ pub static COMMANDS: &[CommandSpec] = &[
         params: &[&[required("id", Uuid, "The ID of the offering")]],
         object: "",
         response: Success::FIELDS,
+    },
+    CommandSpec {
+        name: "createDomain",
+        command: Command::CreateDomain,
+        description: "Creates a domain below the caller's domain, or below parentdomainid.",
+        since: "",
+        is_async: false,
+        related: &["listDomains"],
+        access: Access::Admins,
+        params: &[&[
+            required("name", Str, "The name of the domain"),
+            param(
+                "parentdomainid",
+                Uuid,
+                "The parent domain (default: the caller's)",
+            ),
+        ]],
+        object: "domain",
+        response: Domain::FIELDS,
+    },
+    CommandSpec {
+        name: "updateDomain",
+        command: Command::UpdateDomain,
+        description: "Renames a domain.",
+        since: "",
+        is_async: false,
+        related: &["listDomains"],
+        access: Access::Admins,
+        params: &[&[
+            required("id", Uuid, "The ID of the domain"),
+            param("name", Str, "The new name"),
+        ]],
+        object: "domain",
+        response: Domain::FIELDS,
+    },
+    CommandSpec {
+        name: "deleteDomain",
+        command: Command::DeleteDomain,
+        description: "Deletes a domain that holds no domains and no accounts.",
+        since: "",
+        is_async: true,
+        related: &["listDomains", "queryAsyncJobResult"],
+        access: Access::Admins,
+        params: &[&[
+            required("id", Uuid, "The ID of the domain"),
+            param(
+                "cleanup",
+                Boolean,
+                "True to delete what the domain holds too (not served: must be false)",
+            ),
+        ]],
+        object: "",
+        response: Success::FIELDS,
+    },
+    CommandSpec {
+        name: "createAccount",
+        command: Command::CreateAccount,
+        description: "Creates an account and its first user.",
+        since: "",
+        is_async: false,
+        related: &["listAccounts", "createUser"],
+        access: Access::Admins,
+        params: &[
+            NEW_USER,
+            &[
+                param(
+                    "account",
+                    Str,
+                    "The name of the account (default: the user name)",
+                ),
+                param(
+                    "accounttype",
+                    Integer,
+                    "0 user (the default), 1 root admin, 2 domain admin",
+                ),
+                param(
+                    "roletype",
+                    Str,
+                    "User, Admin or DomainAdmin, if accounttype is absent",
+                ),
+                param(
+                    "domainid",
+                    Uuid,
+                    "The domain of the account (default: the caller's)",
+                ),
+            ],
+        ],
+        object: "account",
+        response: Account::FIELDS,
+    },
+    CommandSpec {
+        name: "updateAccount",
+        command: Command::UpdateAccount,
+        description: "Renames an account.",
+        since: "",
+        is_async: false,
+        related: &["listAccounts"],
+        access: Access::Admins,
+        params: &[
+            ACCOUNT_REF,
+            &[param("newname", Str, "The new name of the account")],
+        ],
+        object: "account",
+        response: Account::FIELDS,
+    },
+    CommandSpec {
+        name: "deleteAccount",
+        command: Command::DeleteAccount,
+        description: "Deletes an account that owns no instances or templates, with its users.",
+        since: "",
+        is_async: true,
+        related: &["listAccounts", "queryAsyncJobResult"],
+        access: Access::Admins,
+        params: &[&[required("id", Uuid, "The ID of the account")]],
+        object: "",
+        response: Success::FIELDS,
+    },
+    CommandSpec {
+        name: "disableAccount",
+        command: Command::DisableAccount,
+        description: "Disables (or locks) an account: its keys and sessions stop working.",
+        since: "",
+        is_async: true,
+        related: &["enableAccount", "queryAsyncJobResult"],
+        access: Access::Admins,
+        params: &[
+            ACCOUNT_REF,
+            &[required(
+                "lock",
+                Boolean,
+                "True to lock the account rather than disable it",
+            )],
+        ],
+        object: "account",
+        response: Account::FIELDS,
+    },
+    CommandSpec {
+        name: "enableAccount",
+        command: Command::EnableAccount,
+        description: "Enables a disabled or locked account.",
+        since: "",
+        is_async: false,
+        related: &["disableAccount"],
+        access: Access::Admins,
+        params: &[ACCOUNT_REF],
+        object: "account",
+        response: Account::FIELDS,
+    },
+    CommandSpec {
+        name: "createUser",
+        command: Command::CreateUser,
+        description: "Creates a user in an account.",
+        since: "",
+        is_async: false,
+        related: &["listUsers"],
+        access: Access::Admins,
+        params: &[
+            NEW_USER,
+            &[
+                required("account", Str, "The account of the user"),
+                param(
+                    "domainid",
+                    Uuid,
+                    "The domain of the account (default: the caller's)",
+                ),
+            ],
+        ],
+        object: "user",
+        response: User::FIELDS,
+    },
+    CommandSpec {
+        name: "updateUser",
+        command: Command::UpdateUser,
+        description: "Changes a user's names, e-mail address or password.",
+        since: "",
+        is_async: false,
+        related: &["listUsers"],
+        access: Access::Anyone,
+        params: &[&[
+            required("id", Uuid, "The ID of the user"),
+            param("username", Str, "The new user name"),
+            param(
+                "password",
+                Str,
+                "The new password, in clear text (use HTTPS)",
+            ),
+            param("email", Str, "The new e-mail address"),
+            param("firstname", Str, "The new first name"),
+            param("lastname", Str, "The new last name"),
+        ]],
+        object: "user",
+        response: User::FIELDS,
+    },
+    CommandSpec {
+        name: "deleteUser",
+        command: Command::DeleteUser,
+        description: "Deletes a user with its keys and sessions.",
+        since: "",
+        is_async: false,
+        related: &["listUsers"],
+        access: Access::Admins,
+        params: &[&[required("id", Uuid, "The ID of the user")]],
+        object: "",
+        response: Success::FIELDS,
+    },
+    CommandSpec {
+        name: "registerUserKeys",
+        command: Command::RegisterUserKeys,
+        description: "Replaces a user's API keys with a new pair.",
+        since: "",
+        is_async: false,
+        related: &["getUserKeys"],
+        access: Access::Anyone,
+        params: &[&[required("id", Uuid, "The ID of the user")]],
+        object: "userkeys",
+        response: UserKeys::FIELDS,
+    },
+    CommandSpec {
+        name: "getUserKeys",
+        command: Command::GetUserKeys,
+        description: "Shows a user's API keys: to the user itself or an admin over it.",
+        since: "4.10.0",
+        is_async: false,
+        related: &["registerUserKeys"],
+        access: Access::Anyone,
+        params: &[&[required("id", Uuid, "The ID of the user")]],
+        object: "userkeys",
+        response: UserKeys::FIELDS,
     },
 ];
 

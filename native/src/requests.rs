@@ -700,6 +700,225 @@ impl CreateDiskOffering {
     }
 }
 
+/// `createDomain`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateDomain {
+    pub name: String,
+    /// The parent; the caller's own domain when absent.
+    pub parent_domain_id: Option<String>,
+}
+
+impl CreateDomain {
+    pub fn decode(args: &Args) -> Self {
+        Self {
+            name: args.string("name").unwrap_or_default(),
+            parent_domain_id: args.string("parentdomainid"),
+        }
+    }
+}
+
+/// Names an account: by `id`, or by `account` name in `domainid`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AccountRef {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub domain_id: Option<String>,
+}
+
+impl AccountRef {
+    fn decode(args: &Args) -> Result<Self, ApiError> {
+        let r = Self {
+            id: args.string("id"),
+            name: args.string("account").filter(|a| !a.is_empty()),
+            domain_id: args.string("domainid"),
+        };
+        if r.id.is_none() && (r.name.is_none() || r.domain_id.is_none()) {
+            return Err(ApiError::invalid_parameter(
+                "Either an account id, or an account name together with its domainid, is required",
+            ));
+        }
+        Ok(r)
+    }
+}
+
+/// What an account command does to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountChange {
+    Enable,
+    /// `lock` keeps the account's resources running but refuses its users.
+    Disable {
+        lock: bool,
+    },
+    Delete,
+}
+
+/// `enableAccount`, `disableAccount`, `deleteAccount`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountAction {
+    pub account: AccountRef,
+    pub change: AccountChange,
+}
+
+impl AccountAction {
+    pub fn decode(args: &Args, change: AccountChange) -> Result<Self, ApiError> {
+        Ok(Self {
+            account: AccountRef::decode(args)?,
+            change,
+        })
+    }
+}
+
+/// `updateAccount`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateAccount {
+    pub account: AccountRef,
+    pub new_name: Option<String>,
+}
+
+impl UpdateAccount {
+    pub fn decode(args: &Args) -> Result<Self, ApiError> {
+        Ok(Self {
+            account: AccountRef::decode(args)?,
+            new_name: args.string("newname").filter(|n| !n.is_empty()),
+        })
+    }
+}
+
+/// The parts of a new user, for `createAccount` and `createUser`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewUser {
+    pub username: String,
+    pub password: String,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+}
+
+impl fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewUser")
+            .field("username", &self.username)
+            .field("password", &"***")
+            .finish_non_exhaustive()
+    }
+}
+
+impl NewUser {
+    fn decode(args: &Args) -> Self {
+        let s = |n: &str| args.string(n).unwrap_or_default();
+        Self {
+            username: s("username"),
+            password: s("password"),
+            email: s("email"),
+            first_name: s("firstname"),
+            last_name: s("lastname"),
+        }
+    }
+}
+
+/// The role of a new account: CloudStack's `accounttype` 0, 1 or 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountKind {
+    User,
+    RootAdmin,
+    DomainAdmin,
+}
+
+/// `createAccount`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateAccount {
+    pub user: NewUser,
+    /// The account's name; the user name when absent.
+    pub name: String,
+    pub kind: AccountKind,
+    pub domain_id: Option<String>,
+}
+
+impl CreateAccount {
+    pub fn decode(args: &Args) -> Result<Self, ApiError> {
+        let user = NewUser::decode(args);
+        let kind = match (
+            args.integer("accounttype"),
+            args.string("roletype").as_deref(),
+        ) {
+            (Some(0), _) | (None, None | Some("User")) => AccountKind::User,
+            (Some(1), _) | (None, Some("Admin")) => AccountKind::RootAdmin,
+            (Some(2), _) | (None, Some("DomainAdmin")) => AccountKind::DomainAdmin,
+            (Some(n), _) => {
+                return Err(ApiError::invalid_parameter(format!(
+                    "Account type {n} is not one of 0 (user), 1 (root admin) or 2 (domain admin)"
+                )))
+            }
+            (None, Some(other)) => {
+                return Err(ApiError::invalid_parameter(format!(
+                    "Role type {other} is not one of User, Admin or DomainAdmin"
+                )))
+            }
+        };
+        Ok(Self {
+            name: args
+                .string("account")
+                .filter(|a| !a.is_empty())
+                .unwrap_or_else(|| user.username.clone()),
+            user,
+            kind,
+            domain_id: args.string("domainid"),
+        })
+    }
+}
+
+/// `createUser`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateUser {
+    pub user: NewUser,
+    pub account: String,
+    pub domain_id: Option<String>,
+}
+
+impl CreateUser {
+    pub fn decode(args: &Args) -> Self {
+        Self {
+            user: NewUser::decode(args),
+            account: args.string("account").unwrap_or_default(),
+            domain_id: args.string("domainid"),
+        }
+    }
+}
+
+/// `updateUser`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct UpdateUser {
+    pub id: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+}
+
+impl fmt::Debug for UpdateUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpdateUser")
+            .field("id", &self.id)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl UpdateUser {
+    pub fn decode(args: &Args) -> Self {
+        let s = |n: &str| args.string(n).filter(|v| !v.is_empty());
+        Self {
+            id: args.string("id").unwrap_or_default(),
+            username: s("username"),
+            password: s("password"),
+            email: s("email"),
+            first_name: s("firstname"),
+            last_name: s("lastname"),
+        }
+    }
+}
+
 /// The domain a login names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DomainRef {

@@ -456,3 +456,11 @@ wire_object! {
         tags: Vec<Tag> = "list", "the tags of the rule";
     }
 }
+
+wire_object! {
+    /// A user's API key pair; the secret only for the user itself or an admin over it.
+    pub struct UserKeys {
+        apikey: String = "string", "the API key";
+        secretkey: Option<String> = "string", "the secret key";
+    }
+}

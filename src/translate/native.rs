@@ -10,6 +10,10 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use cirrus_native::requests::{
+    AccountAction, AccountChange, AccountKind, AccountRef, CreateAccount, CreateDomain, CreateUser,
+    UpdateAccount, UpdateUser,
+};
+use cirrus_native::requests::{
     ById, ChangeServiceOffering, CreateDiskOffering, CreateServiceOffering, DeployVirtualMachine,
     DomainRef, GetUser, ListDomains, ListForwardingRules, ListHypervisors, ListInfra, ListLog,
     ListNamed, ListOwned, ListPublicIps, ListTemplates, ListVirtualMachines, Login, QueryJob,
@@ -26,7 +30,7 @@ use super::Translator;
 use crate::error::CoreError;
 use crate::model::api_job::{self, NewApiJob};
 use crate::model::identity::{self, Account, Domain, Principal, Role as CoreRole, User};
-use crate::model::identity_admin;
+use crate::model::identity_admin::{self, AccountState, UserChanges};
 use crate::model::instance_edit::{self, InstanceSettings};
 use crate::model::offering_admin::{self, NewServiceOffering, Removal};
 use crate::model::scope::{
@@ -403,6 +407,32 @@ fn vm_view(v: InstanceView, admin: bool, pending_job: Option<String>) -> wire::V
     }
 }
 
+fn domain_view(dir: &Directory, d: &Domain) -> wire::Domain {
+    let parent = d.parent_id.as_deref().and_then(|p| dir.domain(p));
+    wire::Domain {
+        id: d.id.clone(),
+        name: d.name.clone(),
+        level: d.path.matches('/').count() as i64,
+        parentdomainid: parent.map(|p| p.id.clone()),
+        parentdomainname: parent.map(|p| p.name.clone()),
+        haschild: dir
+            .domains
+            .iter()
+            .any(|c| c.parent_id.as_deref() == Some(&d.id)),
+        path: d.path.clone(),
+        state: domain_state(&d.state),
+        created: Timestamp(d.created_ms),
+    }
+}
+
+/// Hashes a password on a blocking thread: the hash is slow on purpose.
+async fn hash_blocking(password: String) -> Result<String, PortError> {
+    tokio::task::spawn_blocking(move || identity::hash_password(&password))
+        .await
+        .map_err(|e| PortError::Internal(format!("the password hash did not finish: {e}")))?
+        .map_err(port_error)
+}
+
 fn service_offering_view(o: offering::ServiceOffering) -> wire::ServiceOffering {
     wire::ServiceOffering {
         id: o.id,
@@ -571,8 +601,30 @@ impl Translator {
                     .unwrap_or_else(|| format!("Job {} failed", e.id)),
             },
             _ => {
+                if let (JobCommand::DisableAccount, Some(id)) = (command, &e.instance_id) {
+                    let account = self.account_now(id).await?;
+                    return Ok(JobView {
+                        status: JobStatus::Succeeded(JobOutcome::Account(Box::new(account))),
+                        id: e.id,
+                        account_id: e.account_id,
+                        user_id: e.user_id,
+                        command,
+                        instance_id: e.instance_id,
+                        created_ms: e.created_ms,
+                        completed_ms: e.finished_ms,
+                    });
+                }
                 let vm = match (&e.instance_id, command) {
-                    (_, JobCommand::ExpungeVirtualMachine) | (None, _) => None,
+                    (
+                        _,
+                        JobCommand::ExpungeVirtualMachine
+                        | JobCommand::DeleteDomain
+                        | JobCommand::DeleteAccount
+                        | JobCommand::DisableAccount
+                        | JobCommand::CreateTags
+                        | JobCommand::DeleteTags,
+                    )
+                    | (None, _) => None,
                     (Some(id), _) => match self.instance_view(id).await? {
                         Some(_) => Some(self.vm_of(caller, id).await?),
                         None => None,
@@ -639,6 +691,152 @@ impl Translator {
             PortError::InvalidParameter(format!("Account {name} has no user to act as"))
         })?;
         Ok((a.id.clone(), user.id.clone()))
+    }
+
+    fn account_view(&self, dir: &Directory, users: &[User], a: &Account) -> wire::Account {
+        let domain = dir.domain(&a.domain_id);
+        let role = role_of(a.role);
+        wire::Account {
+            id: a.id.clone(),
+            name: a.name.clone(),
+            accounttype: role.account_type(),
+            roletype: role.role_type().to_owned(),
+            rolename: role.role_name().to_owned(),
+            domainid: a.domain_id.clone(),
+            domain: domain.map(|d| d.name.clone()).unwrap_or_default(),
+            domainpath: domain.map(|d| d.path.clone()).unwrap_or_default(),
+            state: a.state.clone(),
+            created: Timestamp(a.created_ms),
+            isdefault: is_default_account(Some(a), domain),
+            user: users
+                .iter()
+                .filter(|u| u.account_id == a.id)
+                .map(|u| self.user_view(dir, u, None))
+                .collect(),
+        }
+    }
+
+    /// The account as the door shows it now, users included.
+    async fn account_now(&self, id: &str) -> Result<wire::Account, PortError> {
+        let dir = self.directory().await?;
+        let users = identity::list_users(self.pool())
+            .await
+            .map_err(port_error)?;
+        let a = dir
+            .account(id)
+            .ok_or_else(|| PortError::Internal(format!("account {id} vanished")))?;
+        Ok(self.account_view(&dir, &users, a))
+    }
+
+    async fn user_now(&self, id: &str) -> Result<wire::User, PortError> {
+        let dir = self.directory().await?;
+        let users = identity::list_users(self.pool())
+            .await
+            .map_err(port_error)?;
+        let u = users
+            .iter()
+            .find(|u| u.id == id)
+            .ok_or_else(|| PortError::Internal(format!("user {id} vanished")))?;
+        Ok(self.user_view(&dir, u, None))
+    }
+
+    /// Refuses unless the caller administers the domain at `path`: the root admin any, a
+    /// domain admin its own tree.
+    fn admin_over(&self, caller: &Caller, path: &str, what: &str) -> Result<(), PortError> {
+        let ok = match caller.role {
+            Role::RootAdmin => true,
+            Role::DomainAdmin => in_tree(&caller.domain_path, path),
+            Role::User => false,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(PortError::PermissionDenied(format!(
+                "Account {} does not have permission to operate on {what}",
+                caller.account_name
+            )))
+        }
+    }
+
+    /// The account an [`AccountRef`] names, if the caller administers it. A domain admin may
+    /// not act on root admin accounts.
+    fn administered_account<'d>(
+        &self,
+        dir: &'d Directory,
+        caller: &Caller,
+        r: &AccountRef,
+    ) -> Result<&'d Account, PortError> {
+        let a = match (&r.id, &r.name, &r.domain_id) {
+            (Some(id), _, _) => dir.account(id).ok_or_else(|| unknown("id", id))?,
+            (None, Some(name), Some(domain_id)) => {
+                let d = dir
+                    .domain(domain_id)
+                    .ok_or_else(|| unknown("domainid", domain_id))?;
+                dir.accounts
+                    .iter()
+                    .find(|a| a.domain_id == d.id && a.name.eq_ignore_ascii_case(name))
+                    .ok_or_else(|| {
+                        PortError::InvalidParameter(format!(
+                            "Unable to find account {name} in domain {domain_id}"
+                        ))
+                    })?
+            }
+            _ => {
+                return Err(PortError::InvalidParameter(
+                    "Either an account id, or an account name with its domainid, is required"
+                        .into(),
+                ))
+            }
+        };
+        let path = dir
+            .domain(&a.domain_id)
+            .map(|d| d.path.clone())
+            .unwrap_or_default();
+        self.admin_over(caller, &path, &format!("account {}", a.name))?;
+        if caller.role == Role::DomainAdmin && a.role == CoreRole::RootAdmin {
+            return Err(PortError::PermissionDenied(format!(
+                "A domain admin may not operate on root admin account {}",
+                a.name
+            )));
+        }
+        Ok(a)
+    }
+
+    /// The user `id` if the caller is that user or administers its account.
+    async fn reachable_user(&self, caller: &Caller, id: &str) -> Result<User, PortError> {
+        let users = identity::list_users(self.pool())
+            .await
+            .map_err(port_error)?;
+        let user = users
+            .into_iter()
+            .find(|u| u.id == id)
+            .ok_or_else(|| unknown("id", id))?;
+        if user.id == caller.user_id {
+            return Ok(user);
+        }
+        let dir = self.directory().await?;
+        self.administered_account(
+            &dir,
+            caller,
+            &AccountRef {
+                id: Some(user.account_id.clone()),
+                ..AccountRef::default()
+            },
+        )?;
+        Ok(user)
+    }
+
+    /// A domain by id, if the caller administers it.
+    fn administered_domain<'d>(
+        &self,
+        dir: &'d Directory,
+        caller: &Caller,
+        param: &'static str,
+        id: &str,
+    ) -> Result<&'d Domain, PortError> {
+        let d = dir.domain(id).ok_or_else(|| unknown(param, id))?;
+        self.admin_over(caller, &d.path, &format!("domain {}", d.name))?;
+        Ok(d)
     }
 
     fn log_query(
@@ -1078,23 +1276,7 @@ impl NativePort for Translator {
             .into_iter()
             .filter(|d| same(req.id.as_ref(), &d.id) && same_name(req.name.as_ref(), &d.name))
             .filter(|d| keyword_matches(req.keyword.as_deref(), &[&d.name]))
-            .map(|d| {
-                let parent = d.parent_id.as_deref().and_then(|p| dir.domain(p));
-                wire::Domain {
-                    id: d.id.clone(),
-                    name: d.name.clone(),
-                    level: d.path.matches('/').count() as i64,
-                    parentdomainid: parent.map(|p| p.id.clone()),
-                    parentdomainname: parent.map(|p| p.name.clone()),
-                    haschild: dir
-                        .domains
-                        .iter()
-                        .any(|c| c.parent_id.as_deref() == Some(&d.id)),
-                    path: d.path.clone(),
-                    state: domain_state(&d.state),
-                    created: Timestamp(d.created_ms),
-                }
-            })
+            .map(|d| domain_view(&dir, d))
             .collect();
         Ok(req.page.slice(items))
     }
@@ -1116,28 +1298,7 @@ impl NativePort for Translator {
             .filter(|a| dir.admits(&visibility, &a.id))
             .filter(|a| same(req.id.as_ref(), &a.id) && same_name(req.name.as_ref(), &a.name))
             .filter(|a| keyword_matches(req.keyword.as_deref(), &[&a.name]))
-            .map(|a| {
-                let domain = dir.domain(&a.domain_id);
-                let role = role_of(a.role);
-                wire::Account {
-                    id: a.id.clone(),
-                    name: a.name.clone(),
-                    accounttype: role.account_type(),
-                    roletype: role.role_type().to_owned(),
-                    rolename: role.role_name().to_owned(),
-                    domainid: a.domain_id.clone(),
-                    domain: domain.map(|d| d.name.clone()).unwrap_or_default(),
-                    domainpath: domain.map(|d| d.path.clone()).unwrap_or_default(),
-                    state: a.state.clone(),
-                    created: Timestamp(a.created_ms),
-                    isdefault: is_default_account(Some(a), domain),
-                    user: users
-                        .iter()
-                        .filter(|u| u.account_id == a.id)
-                        .map(|u| self.user_view(&dir, u, None))
-                        .collect(),
-                }
-            })
+            .map(|a| self.account_view(&dir, &users, a))
             .collect();
         Ok(req.page.slice(items))
     }
@@ -1658,6 +1819,308 @@ impl NativePort for Translator {
         )
         .await);
         Ok(())
+    }
+
+    async fn create_domain(
+        &self,
+        caller: &Caller,
+        req: &CreateDomain,
+    ) -> Result<wire::Domain, PortError> {
+        let dir = self.directory().await?;
+        let parent_id = req.parent_domain_id.as_ref().unwrap_or(&caller.domain_id);
+        let parent = self.administered_domain(&dir, caller, "parentdomainid", parent_id)?;
+        let path = parent.path.clone();
+        let d = write_tx!(self, |tx| identity::create_domain(
+            &mut tx, &path, &req.name
+        )
+        .await);
+        tracing::info!(domain = %d.id, path = %d.path, "domain created");
+        let dir = self.directory().await?;
+        Ok(domain_view(&dir, &d))
+    }
+
+    async fn update_domain(
+        &self,
+        caller: &Caller,
+        req: &UpdateNamed,
+    ) -> Result<wire::Domain, PortError> {
+        let dir = self.directory().await?;
+        let d = self.administered_domain(&dir, caller, "id", &req.id)?;
+        if d.id == caller.domain_id && caller.role != Role::RootAdmin {
+            return Err(PortError::PermissionDenied(
+                "A domain admin may not rename its own domain".into(),
+            ));
+        }
+        if let Some(name) = &req.name {
+            write_tx!(self, |tx| identity_admin::rename_domain(
+                &mut tx, &req.id, name
+            )
+            .await);
+        }
+        let dir = self.directory().await?;
+        let d = dir.domain(&req.id).ok_or_else(|| unknown("id", &req.id))?;
+        Ok(domain_view(&dir, d))
+    }
+
+    async fn delete_domain(&self, caller: &Caller, req: &ById) -> Result<String, PortError> {
+        let dir = self.directory().await?;
+        let d = self.administered_domain(&dir, caller, "id", &req.id)?;
+        if d.id == caller.domain_id {
+            return Err(PortError::PermissionDenied(
+                "An account may not delete its own domain".into(),
+            ));
+        }
+        match write_tx!(self, |tx| identity_admin::delete_domain(&mut tx, &req.id)
+            .await)
+        {
+            Removal::Removed => {}
+            Removal::InUse(n) => {
+                return Err(PortError::ResourceInUse(format!(
+                    "Domain {} still holds {n} domain(s) or account(s); delete them first",
+                    req.id
+                )))
+            }
+        }
+        tracing::info!(domain = %req.id, "domain deleted");
+        let job = NewApiJob {
+            command: JobCommand::DeleteDomain.api_name(),
+            account_id: &caller.account_id,
+            user_id: &caller.user_id,
+            instance_id: Some(&req.id),
+        };
+        self.record_job(None, job).await
+    }
+
+    async fn create_account(
+        &self,
+        caller: &Caller,
+        req: &CreateAccount,
+    ) -> Result<wire::Account, PortError> {
+        let dir = self.directory().await?;
+        let domain_id = req.domain_id.as_ref().unwrap_or(&caller.domain_id);
+        let domain = self.administered_domain(&dir, caller, "domainid", domain_id)?;
+        let role = match req.kind {
+            AccountKind::User => CoreRole::User,
+            AccountKind::DomainAdmin => CoreRole::DomainAdmin,
+            AccountKind::RootAdmin if caller.role == Role::RootAdmin => CoreRole::RootAdmin,
+            AccountKind::RootAdmin => {
+                return Err(PortError::PermissionDenied(
+                    "Only a root admin may create root admin accounts".into(),
+                ))
+            }
+        };
+        let hash = hash_blocking(req.user.password.clone()).await?;
+        let domain_id = domain.id.clone();
+        let u = &req.user;
+        let account = write_tx!(self, |tx| async {
+            let account = identity::create_account(&mut tx, &domain_id, &req.name, role).await?;
+            let new = identity::NewUser {
+                username: &u.username,
+                password: None,
+                firstname: &u.first_name,
+                lastname: &u.last_name,
+                email: &u.email,
+            };
+            let user = identity::create_user(&mut tx, &account, &new).await?;
+            let changes = UserChanges {
+                password_hash: Some(hash),
+                ..UserChanges::default()
+            };
+            identity_admin::update_user(&mut tx, &user.id, &changes).await?;
+            Ok::<_, CoreError>(account)
+        }
+        .await);
+        tracing::info!(account = %account.id, name = %account.name, "account created");
+        self.account_now(&account.id).await
+    }
+
+    async fn update_account(
+        &self,
+        caller: &Caller,
+        req: &UpdateAccount,
+    ) -> Result<wire::Account, PortError> {
+        let dir = self.directory().await?;
+        let id = self
+            .administered_account(&dir, caller, &req.account)?
+            .id
+            .clone();
+        if let Some(name) = &req.new_name {
+            write_tx!(self, |tx| identity_admin::rename_account(
+                &mut tx, &id, name
+            )
+            .await);
+        }
+        self.account_now(&id).await
+    }
+
+    async fn account_state(
+        &self,
+        caller: &Caller,
+        req: &AccountAction,
+    ) -> Result<Result<String, wire::Account>, PortError> {
+        let dir = self.directory().await?;
+        let a = self.administered_account(&dir, caller, &req.account)?;
+        let id = a.id.clone();
+        if id == caller.account_id && req.change != AccountChange::Enable {
+            return Err(PortError::PermissionDenied(
+                "An account may not disable or delete itself".into(),
+            ));
+        }
+        let command = match req.change {
+            AccountChange::Enable => {
+                write_tx!(self, |tx| identity_admin::set_account_state(
+                    &mut tx,
+                    &id,
+                    AccountState::Enabled
+                )
+                .await);
+                return Ok(Err(self.account_now(&id).await?));
+            }
+            AccountChange::Disable { lock } => {
+                let state = if lock {
+                    AccountState::Locked
+                } else {
+                    AccountState::Disabled
+                };
+                write_tx!(self, |tx| identity_admin::set_account_state(
+                    &mut tx, &id, state
+                )
+                .await);
+                JobCommand::DisableAccount
+            }
+            AccountChange::Delete => {
+                match write_tx!(self, |tx| identity_admin::delete_account(&mut tx, &id)
+                    .await)
+                {
+                    Removal::Removed => {}
+                    Removal::InUse(n) => {
+                        // LIMITATION: CloudStack deletes an account's resources with it; here
+                        // they must be gone first.
+                        return Err(PortError::ResourceInUse(format!(
+                            "Account {} still owns {n} instance(s) or template(s); expunge or \
+                             delete them first",
+                            a.name
+                        )));
+                    }
+                }
+                JobCommand::DeleteAccount
+            }
+        };
+        tracing::info!(account = %id, command = command.api_name(), "account changed");
+        let job = NewApiJob {
+            command: command.api_name(),
+            account_id: &caller.account_id,
+            user_id: &caller.user_id,
+            instance_id: Some(&id),
+        };
+        Ok(Ok(self.record_job(None, job).await?))
+    }
+
+    async fn create_user(
+        &self,
+        caller: &Caller,
+        req: &CreateUser,
+    ) -> Result<wire::User, PortError> {
+        let dir = self.directory().await?;
+        let domain_id = req
+            .domain_id
+            .clone()
+            .unwrap_or_else(|| caller.domain_id.clone());
+        let r = AccountRef {
+            id: None,
+            name: Some(req.account.clone()),
+            domain_id: Some(domain_id),
+        };
+        let account = self.administered_account(&dir, caller, &r)?.clone();
+        let hash = hash_blocking(req.user.password.clone()).await?;
+        let u = &req.user;
+        let user = write_tx!(self, |tx| async {
+            let new = identity::NewUser {
+                username: &u.username,
+                password: None,
+                firstname: &u.first_name,
+                lastname: &u.last_name,
+                email: &u.email,
+            };
+            let user = identity::create_user(&mut tx, &account, &new).await?;
+            let changes = UserChanges {
+                password_hash: Some(hash),
+                ..UserChanges::default()
+            };
+            identity_admin::update_user(&mut tx, &user.id, &changes).await?;
+            Ok::<_, CoreError>(user)
+        }
+        .await);
+        self.user_now(&user.id).await
+    }
+
+    async fn update_user(
+        &self,
+        caller: &Caller,
+        req: &UpdateUser,
+    ) -> Result<wire::User, PortError> {
+        let user = self.reachable_user(caller, &req.id).await?;
+        let password_hash = match &req.password {
+            Some(p) => Some(hash_blocking(p.clone()).await?),
+            None => None,
+        };
+        let changes = UserChanges {
+            username: req.username.clone(),
+            firstname: req.first_name.clone(),
+            lastname: req.last_name.clone(),
+            email: req.email.clone(),
+            password_hash,
+        };
+        write_tx!(self, |tx| identity_admin::update_user(
+            &mut tx, &user.id, &changes
+        )
+        .await);
+        self.user_now(&user.id).await
+    }
+
+    async fn delete_user(&self, caller: &Caller, req: &ById) -> Result<(), PortError> {
+        let user = self.reachable_user(caller, &req.id).await?;
+        if user.id == caller.user_id {
+            return Err(PortError::PermissionDenied(
+                "A user may not delete itself".into(),
+            ));
+        }
+        write_tx!(self, |tx| identity_admin::delete_user(&mut tx, &user.id)
+            .await);
+        tracing::info!(user = %user.id, "user deleted");
+        Ok(())
+    }
+
+    async fn user_keys(
+        &self,
+        caller: &Caller,
+        req: &ById,
+        register: bool,
+    ) -> Result<wire::UserKeys, PortError> {
+        let user = self.reachable_user(caller, &req.id).await?;
+        let pair = if register {
+            let pair = write_tx!(self, |tx| identity_admin::replace_keys(&mut tx, &user.id)
+                .await);
+            tracing::info!(user = %user.id, api_key = %pair.access_key, "API keys replaced");
+            Some(pair)
+        } else {
+            let mut conn = self
+                .pool()
+                .acquire()
+                .await
+                .map_err(|e| port_error(e.into()))?;
+            identity::active_key_of(&mut conn, &user.id)
+                .await
+                .map_err(port_error)?
+        };
+        let pair = pair.ok_or_else(|| {
+            PortError::InvalidParameter(format!("User {} has no API keys", user.id))
+        })?;
+        // reachable_user admitted only the user itself or an admin over it.
+        Ok(wire::UserKeys {
+            apikey: pair.access_key.clone(),
+            secretkey: Some(pair.secret_key.expose().to_owned()),
+        })
     }
 
     async fn list_forwarding_rules(
