@@ -8,12 +8,12 @@ import time
 
 import pytest
 
-from harness import free_port, run_cirrus
+from harness import ANSI, free_port, run_cirrus
 
 LOG_LINE = re.compile(r"^\s*\d{4}-\d\d-\d\dT\S+\s+(TRACE|DEBUG|INFO|WARN|ERROR)\b")
 
 
-def serve(tmp_path, *args, timeout=60):
+def serve(*args, timeout=60):
     env = dict(os.environ, RUST_BACKTRACE="1")
     return run_cirrus("serve", *args, timeout=timeout, env=env)
 
@@ -23,7 +23,6 @@ def assert_one_sentence(r, *named):
     assert r.returncode != 0, r
     for bad in ["panicked", "stack backtrace", "RUST_BACKTRACE", "Error {", "Os {"]:
         assert bad not in r.stderr, r.stderr
-    from harness import ANSI
     lines = [ln for ln in ANSI.sub("", r.stderr).splitlines()
              if ln.strip() and not LOG_LINE.match(ln)]
     assert len(lines) == 1, r.stderr
@@ -38,7 +37,7 @@ def listen(port=None):
 
 
 def test_unknown_flag_is_named(tmp_path):
-    r = serve(tmp_path, "--no-such-flag")
+    r = serve("--no-such-flag")
     assert r.returncode == 2
     first = r.stderr.strip().splitlines()[0]
     assert first.startswith("error:") and "--no-such-flag" in first, r.stderr
@@ -61,17 +60,17 @@ def test_help_explains_every_option():
 
 
 def test_bad_listen_address_is_named(tmp_path):
-    assert_one_sentence(serve(tmp_path, "--data-dir", str(tmp_path / "d"), "--listen",
+    assert_one_sentence(serve("--data-dir", str(tmp_path / "d"), "--listen",
                               "localhost"), "'localhost'")
 
 
 def test_missing_config_file_is_named(tmp_path):
     missing = tmp_path / "nowhere.toml"
-    assert_one_sentence(serve(tmp_path, "--config", str(missing), *listen()), missing)
+    assert_one_sentence(serve("--config", str(missing), *listen()), missing)
 
 
 def test_config_file_that_is_a_directory_is_named(tmp_path):
-    assert_one_sentence(serve(tmp_path, "--config", str(tmp_path), *listen()), tmp_path)
+    assert_one_sentence(serve("--config", str(tmp_path), *listen()), tmp_path)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
@@ -79,24 +78,24 @@ def test_config_file_without_read_permission_is_named(tmp_path):
     config = tmp_path / "cirrus.toml"
     config.write_text('listen = "127.0.0.1:18399"\n')
     config.chmod(0)
-    assert_one_sentence(serve(tmp_path, "--config", str(config)), config)
+    assert_one_sentence(serve("--config", str(config)), config)
 
 
 def test_config_file_with_bad_toml_or_unknown_key_is_named(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("listen = \n")
-    assert_one_sentence(serve(tmp_path, "--config", str(bad), *listen()), bad)
+    assert_one_sentence(serve("--config", str(bad), *listen()), bad)
     typo = tmp_path / "typo.toml"
     typo.write_text('lisen = "127.0.0.1:18399"\n')
-    assert_one_sentence(serve(tmp_path, "--config", str(typo), *listen()), typo, "lisen")
+    assert_one_sentence(serve("--config", str(typo), *listen()), typo, "lisen")
 
 
 def test_data_dir_under_a_file_is_named(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    assert_one_sentence(serve(tmp_path, "--data-dir", str(blocker / "data"), *listen()),
+    assert_one_sentence(serve("--data-dir", str(blocker / "data"), *listen()),
                         blocker / "data")
-    assert_one_sentence(serve(tmp_path, "--data-dir", str(blocker), *listen()), blocker)
+    assert_one_sentence(serve("--data-dir", str(blocker), *listen()), blocker)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere whatever the mode")
@@ -105,7 +104,7 @@ def test_read_only_data_dir_is_named(tmp_path):
     data.mkdir()
     data.chmod(0o500)
     try:
-        assert_one_sentence(serve(tmp_path, "--data-dir", str(data), *listen()), data)
+        assert_one_sentence(serve("--data-dir", str(data), *listen()), data)
     finally:
         data.chmod(0o700)
 
@@ -114,7 +113,7 @@ def test_unreachable_database_is_named(tmp_path):
     port = free_port()  # nothing listens there
     url = f"postgres://cirrus:hunter2@127.0.0.1:{port}/cirrus"
     started = time.monotonic()
-    r = serve(tmp_path, "--data-dir", str(tmp_path / "d"), "--database-url", url, *listen())
+    r = serve("--data-dir", str(tmp_path / "d"), "--database-url", url, *listen())
     line = assert_one_sentence(r, f"127.0.0.1:{port}")
     assert time.monotonic() - started < 30
     assert "hunter2" not in r.stderr + r.stdout, "the database password leaked"
@@ -122,7 +121,7 @@ def test_unreachable_database_is_named(tmp_path):
 
 
 def test_unknown_database_scheme_is_named(tmp_path):
-    assert_one_sentence(serve(tmp_path, "--data-dir", str(tmp_path / "d"), "--database-url",
+    assert_one_sentence(serve("--data-dir", str(tmp_path / "d"), "--database-url",
                               "mysql://db.invalid/x", *listen()), "mysql://")
 
 
@@ -131,14 +130,14 @@ def test_listen_address_in_use_is_named(tmp_path):
         port = free_port()
         holder.bind(("127.0.0.1", port))
         holder.listen()
-        r = serve(tmp_path, "--data-dir", str(tmp_path / "d"), *listen(port))
+        r = serve("--data-dir", str(tmp_path / "d"), *listen(port))
     assert_one_sentence(r, f"127.0.0.1:{port}")
 
 
 def test_tls_needs_both_halves_and_readable_files(tmp_path):
-    assert_one_sentence(serve(tmp_path, "--data-dir", str(tmp_path / "d"), "--tls-cert",
+    assert_one_sentence(serve("--data-dir", str(tmp_path / "d"), "--tls-cert",
                               str(tmp_path / "c.pem"), *listen()), "--tls-key")
     missing = tmp_path / "missing-cert.pem"
-    assert_one_sentence(serve(tmp_path, "--data-dir", str(tmp_path / "e"), "--tls-cert",
+    assert_one_sentence(serve("--data-dir", str(tmp_path / "e"), "--tls-cert",
                               str(missing), "--tls-key", str(tmp_path / "k.pem"), *listen()),
                         missing)
