@@ -58,6 +58,9 @@ def test_root_domain_admin_and_user(server):
     user = client(server, dev_keys["apikey"], dev_keys["secretkey"])
     own = user.getUserKeys(id=dev["user"][0]["id"])["userkeys"]
     assert own == dev_keys
+    listed = user.listUsers()["user"]
+    assert [(u["username"], u["apikey"]) for u in listed] == [("dev", dev_keys["apikey"])]
+    assert "secretkey" not in listed[0]
     r = native_request(server, "getUserKeys", dev_keys["apikey"], dev_keys["secretkey"],
                        id=lead["user"][0]["id"])
     assert r.status_code == 531, r.text

@@ -293,4 +293,103 @@ mod tests {
         assert!(!password_matches("s3cret ", &hash));
         assert!(!password_matches("s3cret", "not a hash"));
     }
+
+    #[tokio::test]
+    async fn renames_move_subtrees_and_deletes_check_use() {
+        use crate::model::identity::Role;
+        use crate::store::Store;
+
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::open(&url).await.expect("a store");
+        let mut db = store.pool.acquire().await.expect("a connection");
+        identity::ensure_root_domain(&mut db).await.expect("ROOT");
+        let eng = identity::create_domain(&mut db, "ROOT", "eng")
+            .await
+            .expect("eng");
+        let web = identity::create_domain(&mut db, "ROOT/eng", "web")
+            .await
+            .expect("web");
+        identity::create_domain(&mut db, "ROOT", "engineering")
+            .await
+            .expect("engineering");
+
+        rename_domain(&mut db, &eng.id, "dev")
+            .await
+            .expect("a rename");
+        let paths: Vec<String> = identity::list_domains(&store.pool)
+            .await
+            .expect("domains")
+            .into_iter()
+            .map(|d| d.path)
+            .collect();
+        assert!(paths.contains(&"ROOT/dev".to_owned()));
+        assert!(paths.contains(&"ROOT/dev/web".to_owned()));
+        assert!(
+            paths.contains(&"ROOT/engineering".to_owned()),
+            "a sibling keeps its path"
+        );
+        let taken = rename_domain(&mut db, &eng.id, "engineering").await;
+        assert!(matches!(taken, Err(CoreError::AlreadyExists { .. })));
+
+        assert_eq!(
+            delete_domain(&mut db, &eng.id).await.expect("a check"),
+            Removal::InUse(1)
+        );
+        let a = identity::create_account(&mut db, &web.id, "team", Role::User)
+            .await
+            .expect("an account");
+        let u = identity::create_user(
+            &mut db,
+            &a,
+            &identity::NewUser {
+                username: "ann",
+                password: None,
+                firstname: "Ann",
+                lastname: "A",
+                email: "a@example.org",
+            },
+        )
+        .await
+        .expect("a user");
+        let first = replace_keys(&mut db, &u.id).await.expect("keys");
+        let second = replace_keys(&mut db, &u.id).await.expect("keys");
+        let active = identity::active_key_of(&mut db, &u.id)
+            .await
+            .expect("a key");
+        assert_eq!(active.map(|k| k.access_key), Some(second.access_key));
+        assert_ne!(first.access_key, second.secret_key.expose());
+
+        set_account_state(&mut db, &a.id, AccountState::Disabled)
+            .await
+            .expect("disabled");
+        assert!(identity::principal_of(&mut db, &u.id)
+            .await
+            .expect("a lookup")
+            .is_none());
+        set_account_state(&mut db, &a.id, AccountState::Enabled)
+            .await
+            .expect("enabled");
+        assert!(identity::principal_of(&mut db, &u.id)
+            .await
+            .expect("a lookup")
+            .is_some());
+
+        assert_eq!(
+            delete_domain(&mut db, &web.id).await.expect("a check"),
+            Removal::InUse(1)
+        );
+        assert_eq!(
+            delete_account(&mut db, &a.id).await.expect("a delete"),
+            Removal::Removed
+        );
+        assert_eq!(
+            delete_domain(&mut db, &web.id).await.expect("a delete"),
+            Removal::Removed
+        );
+        assert_eq!(
+            delete_domain(&mut db, &eng.id).await.expect("a delete"),
+            Removal::Removed
+        );
+    }
 }

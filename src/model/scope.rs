@@ -710,4 +710,106 @@ mod tests {
         assert!(instance_exists(&store.pool, &ids[0]).await.unwrap_or(false));
         assert!(!instance_exists(&store.pool, "nope").await.unwrap_or(true));
     }
+
+    #[tokio::test]
+    async fn logs_by_visibility_and_pending_jobs() {
+        use crate::model::api_job::{self, NewApiJob};
+        use crate::model::event::{self, Level, NewEvent};
+
+        let (_dir, store, accounts, ids) = cloud().await;
+        let mut db = store.pool.acquire().await.expect("a connection");
+        for (n, account) in accounts.iter().enumerate() {
+            let e = NewEvent {
+                account_id: account,
+                user_id: "",
+                kind: if n == 0 { "VM.CREATE" } else { "VM.STOP" },
+                level: Level::Info,
+                state: "Completed",
+                resource_id: Some(&ids[n]),
+                description: format!("event {n}"),
+            };
+            event::record(&mut db, e).await.expect("an event");
+        }
+        let q = |visibility| LogQuery {
+            visibility: Some(visibility),
+            ..LogQuery::default()
+        };
+        let (n, _) = list_events(&store.pool, &q(Visibility::Everything))
+            .await
+            .expect("events");
+        assert_eq!(n, 3);
+        let (n, rows) = list_events(&store.pool, &q(Visibility::Account(accounts[1].clone())))
+            .await
+            .expect("events");
+        assert_eq!((n, rows[0].description.as_str()), (1, "event 1"));
+        let mut by_kind = q(Visibility::Everything);
+        by_kind.kind = Some("vm.stop".into());
+        assert_eq!(
+            list_events(&store.pool, &by_kind).await.expect("events").0,
+            2
+        );
+        let (n, _) = list_events(&store.pool, &q(Visibility::DomainTree("ROOT/eng".into())))
+            .await
+            .expect("events");
+        assert_eq!(n, 2, "eng and eng/web");
+
+        sqlx::query(
+            "INSERT INTO jobs (id, kind, instance_id, account_id, user_id, payload, state, \
+             attempts, created_ms, deadline_ms) VALUES ('j1', 'StartInstance', $1, $2, '', \
+             '{\"kind\":\"start_instance\"}', 'queued', 0, 1, 2)",
+        )
+        .bind(&ids[0])
+        .bind(&accounts[0])
+        .execute(&mut *db)
+        .await
+        .expect("a job");
+        let job = NewApiJob {
+            command: "deployVirtualMachine",
+            account_id: &accounts[0],
+            user_id: "",
+            instance_id: Some(&ids[0]),
+        };
+        api_job::label(&mut db, "j1", job).await.expect("a label");
+        let done = NewApiJob {
+            command: "deleteDomain",
+            account_id: &accounts[1],
+            user_id: "",
+            instance_id: None,
+        };
+        let done = api_job::completed(&mut db, done).await.expect("a job");
+
+        let (n, rows) = list_jobs(&store.pool, &q(Visibility::Everything))
+            .await
+            .expect("jobs");
+        assert_eq!(n, 2, "a labelled job is listed once");
+        let got: Vec<(&str, &str, &str)> = rows
+            .iter()
+            .map(|j| (j.id.as_str(), j.command.as_str(), j.state.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (done.as_str(), "deleteDomain", "succeeded"),
+                ("j1", "deployVirtualMachine", "queued")
+            ]
+        );
+        let mine = list_jobs(&store.pool, &q(Visibility::Account(accounts[0].clone())))
+            .await
+            .expect("jobs");
+        assert_eq!(mine.0, 1);
+        assert_eq!(
+            job_by_id(&store.pool, "j1").await.map(|j| j.kind),
+            Some("StartInstance".into())
+        );
+
+        let pending = pending_jobs(&store.pool, &[&ids[0], &ids[1]])
+            .await
+            .expect("pending jobs");
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending.get(&ids[0]).map(String::as_str), Some("j1"));
+    }
+
+    async fn job_by_id(db: &AnyPool, id: &str) -> Option<JobEntry> {
+        job(db, id).await.expect("a lookup")
+    }
 }

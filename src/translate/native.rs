@@ -1314,6 +1314,13 @@ impl NativePort for Translator {
             .map_err(port_error)?;
         check_known("id", req.id.as_ref(), &users, |u| &u.id)?;
         let visibility = self.identity_visibility(&dir, caller, req)?;
+        // Each user's newest active API key (an identifier, not a secret), as CloudStack shows.
+        let mut api_keys: HashMap<String, String> = HashMap::new();
+        for k in identity::list_keys(self.pool()).await.map_err(port_error)? {
+            if k.state == "active" {
+                api_keys.insert(k.user_id, k.access_key);
+            }
+        }
         let items = users
             .iter()
             .filter(|u| dir.admits(&visibility, &u.account_id))
@@ -1324,7 +1331,7 @@ impl NativePort for Translator {
                     &[&u.username, &u.firstname, &u.lastname],
                 )
             })
-            .map(|u| self.user_view(&dir, u, None))
+            .map(|u| self.user_view(&dir, u, api_keys.get(&u.id).cloned()))
             .collect();
         Ok(req.page.slice(items))
     }
