@@ -57,6 +57,10 @@ pub enum Code {
     IncompleteSignature,
     NotFound(Resource),
     Malformed(Resource),
+    /// A name or rule already taken: `InvalidKeyPair.Duplicate`, `InvalidGroup.Duplicate`.
+    Duplicate(Resource),
+    /// A resource id of no kind Cirrus knows (CreateTags and the like).
+    InvalidId,
     IncorrectState,
     IncorrectInstanceState,
     DependencyViolation,
@@ -118,6 +122,19 @@ impl Code {
                 Resource::Allocation => "InvalidAllocationID.Malformed",
                 Resource::Zone => "InvalidParameterValue",
             },
+            Self::Duplicate(r) => match r {
+                Resource::KeyPair => "InvalidKeyPair.Duplicate",
+                Resource::SecurityGroup => "InvalidGroup.Duplicate",
+                Resource::Instance => "InvalidInstanceID.Duplicate",
+                Resource::Image => "InvalidAMIName.Duplicate",
+                Resource::Volume => "InvalidVolume.Duplicate",
+                Resource::Snapshot => "InvalidSnapshot.Duplicate",
+                Resource::Vpc => "InvalidVpc.Duplicate",
+                Resource::Subnet => "InvalidSubnet.Conflict",
+                Resource::Allocation => "InvalidAllocationID.Duplicate",
+                Resource::Zone => "InvalidParameterValue",
+            },
+            Self::InvalidId => "InvalidID",
             Self::IncorrectState => "IncorrectState",
             Self::IncorrectInstanceState => "IncorrectInstanceState",
             Self::DependencyViolation => "DependencyViolation",
@@ -153,6 +170,8 @@ impl Code {
             | Self::IncompleteSignature
             | Self::NotFound(_)
             | Self::Malformed(_)
+            | Self::Duplicate(_)
+            | Self::InvalidId
             | Self::IncorrectState
             | Self::IncorrectInstanceState
             | Self::DependencyViolation
@@ -174,7 +193,7 @@ impl Code {
     /// The stem of a resource code, exposed for messages and tests.
     pub fn resource_stem(self) -> Option<&'static str> {
         match self {
-            Self::NotFound(r) | Self::Malformed(r) => Some(r.stem()),
+            Self::NotFound(r) | Self::Malformed(r) | Self::Duplicate(r) => Some(r.stem()),
             _ => None,
         }
     }

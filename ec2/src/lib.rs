@@ -30,7 +30,10 @@ use generated::operations::{EC2_OPERATIONS, STS_OPERATIONS};
 use query::Params;
 use sigv4::{Claim, RequestParts, SigError};
 pub use types::{
-    AvailabilityZone, Image, ImageState, Instance, InstanceState, InstanceType, Region,
+    AttributeChange, AvailabilityZone, CreatedKeyPair, GroupRef, Image, ImageState, Instance,
+    InstanceAttributes, InstanceState, InstanceType, KeyPair, LaunchRequest, NetworkInterface,
+    Permission, PermissionPeer, Region, ResourceTag, SecurityGroup, SecurityGroupRule, StateChange,
+    Subnet, Tag, Vpc,
 };
 
 /// The caller behind a verified access key.
@@ -78,6 +81,171 @@ pub trait Ec2Port: Send + Sync + 'static {
 
     /// The caller's account's instances, oldest first.
     async fn instances(&self, caller: &Caller) -> Result<Vec<Instance>, PortError>;
+
+    // The mutating and newer reads below answer EC2 errors themselves (a client's mistake is
+    // the port's to name); each defaults to UnsupportedOperation, so a port that lacks one
+    // says so honestly.
+
+    /// Launches instances; with `dry_run` validates and answers DryRunOperation.
+    async fn run_instances(
+        &self,
+        _caller: &Caller,
+        _req: &LaunchRequest,
+    ) -> Result<Vec<Instance>, Ec2Error> {
+        Err(not_served("RunInstances"))
+    }
+
+    /// Starts, stops (`force`) or terminates instances, by EC2 id.
+    async fn change_state(
+        &self,
+        _caller: &Caller,
+        _ids: &[String],
+        _change: StateRequest,
+        _dry_run: bool,
+    ) -> Result<Vec<StateChange>, Ec2Error> {
+        Err(not_served("StartInstances"))
+    }
+
+    /// The guest's console output (raw bytes; the door encodes them).
+    async fn console_output(&self, _caller: &Caller, _id: &str) -> Result<Vec<u8>, Ec2Error> {
+        Err(not_served("GetConsoleOutput"))
+    }
+
+    async fn instance_attributes(
+        &self,
+        _caller: &Caller,
+        _id: &str,
+    ) -> Result<InstanceAttributes, Ec2Error> {
+        Err(not_served("DescribeInstanceAttribute"))
+    }
+
+    async fn modify_instance(
+        &self,
+        _caller: &Caller,
+        _id: &str,
+        _change: &AttributeChange,
+        _dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        Err(not_served("ModifyInstanceAttribute"))
+    }
+
+    async fn key_pairs(&self, _caller: &Caller) -> Result<Vec<KeyPair>, Ec2Error> {
+        Err(not_served("DescribeKeyPairs"))
+    }
+
+    /// Makes (`public_key` None, with `key_type`) or imports a key pair.
+    async fn add_key_pair(
+        &self,
+        _caller: &Caller,
+        _name: &str,
+        _key_type: &str,
+        _public_key: Option<&str>,
+        _tags: &[Tag],
+        _dry_run: bool,
+    ) -> Result<CreatedKeyPair, Ec2Error> {
+        Err(not_served("CreateKeyPair"))
+    }
+
+    /// Deletes a key pair by name or id; deleting one that is not there succeeds, as on EC2.
+    async fn delete_key_pair(
+        &self,
+        _caller: &Caller,
+        _name: Option<&str>,
+        _id: Option<&str>,
+        _dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        Err(not_served("DeleteKeyPair"))
+    }
+
+    async fn security_groups(&self, _caller: &Caller) -> Result<Vec<SecurityGroup>, Ec2Error> {
+        Err(not_served("DescribeSecurityGroups"))
+    }
+
+    async fn create_security_group(
+        &self,
+        _caller: &Caller,
+        _name: &str,
+        _description: &str,
+        _vpc_id: Option<&str>,
+        _tags: &[Tag],
+        _dry_run: bool,
+    ) -> Result<SecurityGroup, Ec2Error> {
+        Err(not_served("CreateSecurityGroup"))
+    }
+
+    /// Deletes a group by id, or by name in the default VPC.
+    async fn delete_security_group(
+        &self,
+        _caller: &Caller,
+        _id: Option<&str>,
+        _name: Option<&str>,
+        _dry_run: bool,
+    ) -> Result<String, Ec2Error> {
+        Err(not_served("DeleteSecurityGroup"))
+    }
+
+    /// Adds (`add`) or removes rules of a group; answers the rules added.
+    #[allow(clippy::too_many_arguments)] // one port call per EC2 action, all of its inputs
+    async fn change_rules(
+        &self,
+        _caller: &Caller,
+        _group: GroupSelector,
+        _egress: bool,
+        _add: bool,
+        _permissions: &[Permission],
+        _rule_ids: &[String],
+        _dry_run: bool,
+    ) -> Result<Vec<SecurityGroupRule>, Ec2Error> {
+        Err(not_served("AuthorizeSecurityGroupIngress"))
+    }
+
+    async fn tags(&self, _caller: &Caller) -> Result<Vec<ResourceTag>, Ec2Error> {
+        Err(not_served("DescribeTags"))
+    }
+
+    /// Sets (`remove` false) or removes tags on resources by EC2 id. A removal's tags with an
+    /// empty value remove the key whatever its value.
+    async fn change_tags(
+        &self,
+        _caller: &Caller,
+        _resources: &[String],
+        _tags: &[(String, Option<String>)],
+        _remove: bool,
+        _dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        Err(not_served("CreateTags"))
+    }
+
+    async fn vpcs(&self, _caller: &Caller) -> Result<Vec<Vpc>, Ec2Error> {
+        Err(not_served("DescribeVpcs"))
+    }
+
+    async fn subnets(&self, _caller: &Caller) -> Result<Vec<Subnet>, Ec2Error> {
+        Err(not_served("DescribeSubnets"))
+    }
+}
+
+/// Which instance state change is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateRequest {
+    Start,
+    Stop { force: bool },
+    Reboot,
+    Terminate,
+}
+
+/// A group named by id or by name (in the default VPC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupSelector {
+    Id(String),
+    Name(String),
+}
+
+fn not_served(action: &str) -> Ec2Error {
+    Ec2Error::new(
+        Code::UnsupportedOperation,
+        format!("The action {action} is not supported by this port."),
+    )
 }
 
 /// The scope services this door answers; any other non-S3 service is refused by name.

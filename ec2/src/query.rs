@@ -57,6 +57,11 @@ impl Params {
         }
     }
 
+    /// The members of one structure (from [`Params::take_structs`]) as parameters of their own.
+    pub fn from_map(map: BTreeMap<String, String>) -> Self {
+        Self { map }
+    }
+
     /// Looks at a parameter without taking it.
     pub fn peek(&self, name: &str) -> Option<&str> {
         self.map.get(name).map(String::as_str)
@@ -148,6 +153,32 @@ impl Params {
             filters.push(Filter::new(name, values));
         }
         Ok(filters)
+    }
+
+    /// A flattened list of structures, `Prefix.N.Member...`: for each index in order, its
+    /// members by the name after `Prefix.N.` (nested names keep their dots).
+    pub fn take_structs(
+        &mut self,
+        prefix: &str,
+    ) -> Result<Vec<BTreeMap<String, String>>, Ec2Error> {
+        let keys = self.indexed_keys(prefix, |rest| rest.len() > 1)?;
+        let mut out: Vec<(u32, BTreeMap<String, String>)> = Vec::new();
+        for (n, key) in keys {
+            let member = key[prefix.len() + 1..]
+                .split_once('.')
+                .map(|(_, m)| m.to_owned())
+                .unwrap_or_default();
+            let Some(value) = self.map.remove(&key) else {
+                continue;
+            };
+            match out.last_mut() {
+                Some((last, members)) if *last == n => {
+                    members.insert(member, value);
+                }
+                _ => out.push((n, BTreeMap::from([(member, value)]))),
+            }
+        }
+        Ok(out.into_iter().map(|(_, m)| m).collect())
     }
 
     /// The keys `Prefix.N<rest>` with their indexes, sorted by index, where `rest_ok` accepts

@@ -124,4 +124,190 @@ pub struct Instance {
     pub key_name: Option<String>,
     pub private_ip: Option<String>,
     pub tags: Vec<Tag>,
+    pub subnet_id: Option<String>,
+    pub vpc_id: Option<String>,
+    pub interfaces: Vec<NetworkInterface>,
+    /// Why the instance is in its state (EC2 `stateReason`), if anything is worth saying.
+    pub state_reason: Option<String>,
+    pub client_token: Option<String>,
+}
+
+/// A security group as an instance or interface names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRef {
+    pub group_id: String,
+    pub group_name: String,
+}
+
+/// An instance's network interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkInterface {
+    pub interface_id: String,
+    pub subnet_id: String,
+    pub vpc_id: String,
+    pub device_index: i64,
+    pub private_ip: String,
+    pub mac_address: String,
+    pub source_dest_check: bool,
+    pub groups: Vec<GroupRef>,
+    /// The public address mapped to it, if any (EC2 `association`).
+    pub public_ip: Option<String>,
+}
+
+/// What an instance launch asks for (RunInstances), already validated in shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchRequest {
+    pub image_id: String,
+    pub instance_type: Option<String>,
+    pub min_count: u32,
+    pub max_count: u32,
+    pub key_name: Option<String>,
+    pub security_group_ids: Vec<String>,
+    pub security_group_names: Vec<String>,
+    pub subnet_id: Option<String>,
+    pub availability_zone: Option<String>,
+    /// Base64 text as the client sent it, stored and returned verbatim.
+    pub user_data: Option<String>,
+    pub root_size_gib: Option<i64>,
+    pub instance_tags: Vec<Tag>,
+    pub client_token: Option<String>,
+    pub disable_api_termination: bool,
+    pub disable_api_stop: bool,
+    pub shutdown_behavior: Option<String>,
+    /// A digest of every parameter above but the token, to tell a retry from a new request.
+    pub digest: String,
+    pub dry_run: bool,
+}
+
+/// One instance's state before and after a start, stop or terminate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateChange {
+    pub instance_id: String,
+    pub previous: InstanceState,
+    pub current: InstanceState,
+}
+
+/// The instance attributes DescribeInstanceAttribute reads and ModifyInstanceAttribute sets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceAttributes {
+    pub instance_type: String,
+    pub user_data: Option<String>,
+    pub disable_api_termination: bool,
+    pub disable_api_stop: bool,
+    pub shutdown_behavior: String,
+    pub source_dest_check: bool,
+    pub groups: Vec<GroupRef>,
+    pub root_device_name: String,
+    pub root_size_gib: i64,
+}
+
+/// One change asked of ModifyInstanceAttribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttributeChange {
+    InstanceType(String),
+    UserData(Option<String>),
+    DisableApiTermination(bool),
+    DisableApiStop(bool),
+    ShutdownBehavior(String),
+    SourceDestCheck(bool),
+    Groups(Vec<String>),
+}
+
+/// A key pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPair {
+    pub key_pair_id: String,
+    pub key_name: String,
+    pub key_type: String,
+    pub fingerprint: String,
+    pub public_key: String,
+    pub created_ms: i64,
+    pub tags: Vec<Tag>,
+}
+
+/// A new key pair with its private key (shown once).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedKeyPair {
+    pub pair: KeyPair,
+    pub key_material: String,
+}
+
+/// What a security group rule allows (EC2's IpPermission, one peer per rule).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Permission {
+    pub protocol: String,
+    pub from_port: Option<i64>,
+    pub to_port: Option<i64>,
+    pub peer: PermissionPeer,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PermissionPeer {
+    Ipv4(String),
+    Ipv6(String),
+    /// A group by id (or name in the caller's default VPC when the id is empty).
+    Group {
+        group_id: String,
+        owner_id: String,
+    },
+}
+
+/// A rule of a group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityGroupRule {
+    pub rule_id: String,
+    pub group_id: String,
+    pub owner_id: String,
+    pub egress: bool,
+    pub permission: Permission,
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityGroup {
+    pub group_id: String,
+    pub group_name: String,
+    pub description: String,
+    pub owner_id: String,
+    pub vpc_id: String,
+    pub rules: Vec<SecurityGroupRule>,
+    pub tags: Vec<Tag>,
+}
+
+/// A tag with the resource it is on (DescribeTags).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceTag {
+    pub resource_id: String,
+    pub resource_type: String,
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vpc {
+    pub vpc_id: String,
+    pub owner_id: String,
+    pub cidr: String,
+    pub is_default: bool,
+    pub state: String,
+    pub dns_support: bool,
+    pub dns_hostnames: bool,
+    pub address_usage_metrics: bool,
+    pub tags: Vec<Tag>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subnet {
+    pub subnet_id: String,
+    pub vpc_id: String,
+    pub owner_id: String,
+    pub cidr: String,
+    pub availability_zone: String,
+    pub availability_zone_id: String,
+    pub available_addresses: i64,
+    pub default_for_az: bool,
+    pub map_public_ip_on_launch: bool,
+    pub state: String,
+    pub tags: Vec<Tag>,
 }

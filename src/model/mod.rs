@@ -9,12 +9,17 @@ pub mod identity_admin;
 pub mod infra;
 pub mod instance;
 pub mod instance_edit;
+pub mod instance_options;
+pub mod keypair;
 pub mod listing;
+pub mod network;
 pub mod offering;
 pub mod offering_admin;
 pub mod os_type;
 pub mod scope;
+pub mod security_group;
 pub mod session;
+pub mod tag;
 pub mod template;
 
 use rand::Rng;

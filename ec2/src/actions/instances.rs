@@ -2,9 +2,8 @@
 //! filters, and pagination over reservations (MaxResults 5..1000, not together with
 //! `InstanceId.N`).
 //!
-//! LIMITATION: instances have no network interfaces, security groups or block devices to show
-//! yet (`networkInterfaceSet`, `groupSet` and `blockDeviceMapping` are empty, `vpc-id` and
-//! `subnet-id` filters match nothing); the VPC and volume work fills them in.
+//! LIMITATION: instances have no volumes to show yet (`blockDeviceMapping` is empty); the EBS
+//! work fills it in.
 
 use std::borrow::Cow;
 
@@ -13,7 +12,7 @@ use crate::error::{Code, Ec2Error, Resource};
 use crate::filter::{self, Filter, FilterNames};
 use crate::page::PageRequest;
 use crate::query::Params;
-use crate::types::Instance;
+use crate::types::{GroupRef, Instance, NetworkInterface};
 use crate::xml;
 use crate::{Caller, Ec2Port};
 
@@ -24,14 +23,20 @@ const FILTERS: FilterNames = FilterNames {
     names: &[
         "architecture",
         "availability-zone",
+        "client-token",
+        "group-id",
+        "group-name",
         "hypervisor",
         "image-id",
         "instance-id",
+        "instance.group-id",
+        "instance.group-name",
         "instance-state-code",
         "instance-state-name",
         "instance-type",
         "key-name",
         "launch-time",
+        "network-interface.network-interface-id",
         "owner-id",
         "placement-group-name",
         "private-dns-name",
@@ -112,9 +117,7 @@ pub struct Reservation {
 }
 
 fn private_dns_name(i: &Instance) -> Option<String> {
-    i.private_ip
-        .as_ref()
-        .map(|ip| format!("ip-{}.ec2.internal", ip.replace('.', "-")))
+    i.private_ip.as_deref().map(dns_of)
 }
 
 fn values<'a>(i: &'a Instance, name: &str) -> Vec<Cow<'a, str>> {
@@ -141,9 +144,87 @@ fn values<'a>(i: &'a Instance, name: &str) -> Vec<Cow<'a, str>> {
         "root-device-type" => one("ebs"),
         "tenancy" => one("default"),
         "virtualization-type" => one("hvm"),
-        // No placement groups, subnets or VPCs yet.
+        "subnet-id" => i.subnet_id.as_deref().map(one).unwrap_or_default(),
+        "vpc-id" => i.vpc_id.as_deref().map(one).unwrap_or_default(),
+        "instance.group-id" | "group-id" => groups(i)
+            .map(|g| Cow::Borrowed(g.group_id.as_str()))
+            .collect(),
+        "instance.group-name" | "group-name" => groups(i)
+            .map(|g| Cow::Borrowed(g.group_name.as_str()))
+            .collect(),
+        "network-interface.network-interface-id" => i
+            .interfaces
+            .iter()
+            .map(|n| Cow::Borrowed(n.interface_id.as_str()))
+            .collect(),
+        "client-token" => i.client_token.as_deref().map(one).unwrap_or_default(),
+        // No placement groups.
         _ => vec![],
     }
+}
+
+/// The groups of an instance's primary interface.
+fn groups(i: &Instance) -> impl Iterator<Item = &GroupRef> {
+    i.interfaces.iter().take(1).flat_map(|n| n.groups.iter())
+}
+
+fn write_groups(w: &mut xml::Writer, groups: &[GroupRef]) {
+    w.list("groupSet", groups, |w, g| {
+        w.text_element("groupId", &g.group_id);
+        w.text_element("groupName", &g.group_name);
+    });
+}
+
+fn write_interface(w: &mut xml::Writer, owner: &str, launch_ms: i64, n: &NetworkInterface) {
+    w.text_element("networkInterfaceId", &n.interface_id);
+    w.text_element("subnetId", &n.subnet_id);
+    w.text_element("vpcId", &n.vpc_id);
+    w.empty("description");
+    w.text_element("ownerId", owner);
+    w.text_element("status", "in-use");
+    w.text_element("macAddress", &n.mac_address);
+    w.text_element("privateIpAddress", &n.private_ip);
+    w.text_element("privateDnsName", &dns_of(&n.private_ip));
+    w.bool_element("sourceDestCheck", n.source_dest_check);
+    write_groups(w, &n.groups);
+    w.open("attachment");
+    w.text_element(
+        "attachmentId",
+        &format!("eni-attach-{}", &n.interface_id[4..]),
+    );
+    w.int_element("deviceIndex", n.device_index);
+    w.text_element("status", "attached");
+    w.time_element("attachTime", xml::timestamp_ms(launch_ms));
+    w.bool_element("deleteOnTermination", true);
+    w.int_element("networkCardIndex", 0);
+    w.close("attachment");
+    if let Some(ip) = &n.public_ip {
+        w.open("association");
+        w.text_element("publicIp", ip);
+        w.empty("publicDnsName");
+        w.text_element("ipOwnerId", "amazon");
+        w.close("association");
+    }
+    w.open("privateIpAddressesSet");
+    w.open("item");
+    w.text_element("privateIpAddress", &n.private_ip);
+    w.text_element("privateDnsName", &dns_of(&n.private_ip));
+    w.bool_element("primary", true);
+    if let Some(ip) = &n.public_ip {
+        w.open("association");
+        w.text_element("publicIp", ip);
+        w.empty("publicDnsName");
+        w.text_element("ipOwnerId", "amazon");
+        w.close("association");
+    }
+    w.close("item");
+    w.close("privateIpAddressesSet");
+    w.empty("ipv6AddressesSet");
+    w.text_element("interfaceType", "interface");
+}
+
+fn dns_of(ip: &str) -> String {
+    format!("ip-{}.ec2.internal", ip.replace('.', "-"))
 }
 
 /// Groups instances into their reservations, keeping the order of first appearance.
@@ -200,7 +281,8 @@ pub fn select(
         .cut(DescribeInstances::NAME, reservations(filtered))
 }
 
-fn write_instance(w: &mut xml::Writer, i: &Instance) {
+/// Writes one instance's fields (inside its `<item>`).
+pub fn write_instance(w: &mut xml::Writer, i: &Instance) {
     w.text_element("instanceId", &i.instance_id);
     w.text_element("imageId", &i.image_id);
     w.open("instanceState");
@@ -212,7 +294,7 @@ fn write_instance(w: &mut xml::Writer, i: &Instance) {
         None => w.empty("privateDnsName"),
     }
     w.empty("dnsName");
-    w.empty("reason");
+    w.text_element("reason", i.state_reason.as_deref().unwrap_or(""));
     w.opt_text("keyName", i.key_name.as_deref());
     w.int_element("amiLaunchIndex", 0);
     w.empty("productCodes");
@@ -226,8 +308,22 @@ fn write_instance(w: &mut xml::Writer, i: &Instance) {
     w.open("monitoring");
     w.text_element("state", "disabled");
     w.close("monitoring");
+    w.opt_text("subnetId", i.subnet_id.as_deref());
+    w.opt_text("vpcId", i.vpc_id.as_deref());
     w.opt_text("privateIpAddress", i.private_ip.as_deref());
-    w.empty("groupSet");
+    if let Some(ip) = i.interfaces.first().and_then(|n| n.public_ip.as_deref()) {
+        w.text_element("ipAddress", ip);
+    }
+    if let Some(n) = i.interfaces.first() {
+        w.bool_element("sourceDestCheck", n.source_dest_check);
+    }
+    write_groups(w, &groups(i).cloned().collect::<Vec<_>>());
+    if let Some(reason) = &i.state_reason {
+        w.open("stateReason");
+        w.text_element("code", "Client.UserInitiatedShutdown");
+        w.text_element("message", reason);
+        w.close("stateReason");
+    }
     w.text_element("architecture", ARCHITECTURE);
     w.text_element("rootDeviceType", "ebs");
     w.text_element("rootDeviceName", &i.root_device_name);
@@ -237,8 +333,11 @@ fn write_instance(w: &mut xml::Writer, i: &Instance) {
         w.text_element("key", &t.key);
         w.text_element("value", &t.value);
     });
+    w.opt_text("clientToken", i.client_token.as_deref());
     w.text_element("hypervisor", HYPERVISOR);
-    w.empty("networkInterfaceSet");
+    w.list("networkInterfaceSet", &i.interfaces, |w, n| {
+        write_interface(w, &i.owner_id, i.launch_ms, n)
+    });
     w.bool_element("ebsOptimized", false);
     w.bool_element("enaSupport", true);
     w.open("cpuOptions");
@@ -314,6 +413,24 @@ mod tests {
             root_device_name: "/dev/sda1".into(),
             key_name: (n == 1).then(|| "k1".to_owned()),
             private_ip: Some(format!("172.31.0.{n}")),
+            subnet_id: Some("subnet-0000000000000000a".into()),
+            vpc_id: Some("vpc-0000000000000000a".into()),
+            interfaces: vec![NetworkInterface {
+                interface_id: format!("eni-0000000000000000{n}"),
+                subnet_id: "subnet-0000000000000000a".into(),
+                vpc_id: "vpc-0000000000000000a".into(),
+                device_index: 0,
+                private_ip: format!("172.31.0.{n}"),
+                mac_address: "02:00:00:00:00:01".into(),
+                source_dest_check: true,
+                groups: vec![GroupRef {
+                    group_id: "sg-0000000000000000a".into(),
+                    group_name: "default".into(),
+                }],
+                public_ip: None,
+            }],
+            state_reason: None,
+            client_token: None,
             tags: if n == 2 {
                 vec![Tag {
                     key: "Name".into(),
@@ -388,7 +505,14 @@ mod tests {
                 &["1", "3"],
             ),
             (
-                vec![("Filter.1.Name", "vpc-id"), ("Filter.1.Value.1", "*")],
+                vec![("Filter.1.Name", "vpc-id"), ("Filter.1.Value.1", "vpc-*")],
+                &["1", "2", "3"],
+            ),
+            (
+                vec![
+                    ("Filter.1.Name", "subnet-id"),
+                    ("Filter.1.Value.1", "subnet-x"),
+                ],
                 &[],
             ),
         ];
@@ -467,6 +591,11 @@ mod tests {
             "<cpuOptions><coreCount>2</coreCount><threadsPerCore>1</threadsPerCore></cpuOptions>",
             "<metadataOptions><state>applied</state>",
             "<enclaveOptions><enabled>false</enabled></enclaveOptions>",
+            "<networkInterfaceSet><item><networkInterfaceId>eni-00000000000000001",
+            "<attachment><attachmentId>eni-attach-00000000000000001</attachmentId>\
+             <deviceIndex>0</deviceIndex>",
+            "<groupSet><item><groupId>sg-0000000000000000a</groupId><groupName>default\
+             </groupName></item></groupSet>",
         ] {
             assert!(text.contains(part), "{part} in {text}");
         }

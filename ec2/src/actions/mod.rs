@@ -9,10 +9,16 @@
 
 pub mod account_attributes;
 pub mod availability_zones;
+pub mod common;
+pub mod compute;
 pub mod images;
 pub mod instance_types;
 pub mod instances;
+pub mod keypairs;
 pub mod regions;
+pub mod security_groups;
+pub mod tags;
+pub mod vpcs;
 
 use crate::error::Ec2Error;
 use crate::generated::operations::EC2_INPUT_PARAMS;
@@ -63,6 +69,34 @@ pub const SERVED: &[&str] = &[
     instance_types::DescribeInstanceTypes::NAME,
     images::DescribeImages::NAME,
     instances::DescribeInstances::NAME,
+    compute::RunInstances::NAME,
+    compute::StartInstances::NAME,
+    compute::StopInstances::NAME,
+    compute::RebootInstances::NAME,
+    compute::TerminateInstances::NAME,
+    compute::DescribeInstanceStatus::NAME,
+    compute::GetConsoleOutput::NAME,
+    compute::DescribeInstanceAttribute::NAME,
+    compute::ModifyInstanceAttribute::NAME,
+    compute::DescribeInstanceCreditSpecifications::NAME,
+    keypairs::CreateKeyPair::NAME,
+    keypairs::ImportKeyPair::NAME,
+    keypairs::DescribeKeyPairs::NAME,
+    keypairs::DeleteKeyPair::NAME,
+    security_groups::CreateSecurityGroup::NAME,
+    security_groups::DescribeSecurityGroups::NAME,
+    security_groups::DeleteSecurityGroup::NAME,
+    security_groups::AuthorizeSecurityGroupIngress::NAME,
+    security_groups::AuthorizeSecurityGroupEgress::NAME,
+    security_groups::RevokeSecurityGroupIngress::NAME,
+    security_groups::RevokeSecurityGroupEgress::NAME,
+    security_groups::DescribeSecurityGroupRules::NAME,
+    tags::CreateTags::NAME,
+    tags::DeleteTags::NAME,
+    tags::DescribeTags::NAME,
+    vpcs::DescribeVpcs::NAME,
+    vpcs::DescribeSubnets::NAME,
+    vpcs::DescribeVpcAttribute::NAME,
 ];
 
 /// Runs a served action: `None` if the door does not serve `action`.
@@ -100,6 +134,92 @@ async fn dispatch<P: Ec2Port + ?Sized>(
         images::DescribeImages::NAME => images::serve(port, caller, decode(params)?, id).await,
         instances::DescribeInstances::NAME => {
             instances::serve(port, caller, decode(params)?, id).await
+        }
+        compute::RunInstances::NAME => compute::serve_run(port, caller, decode(params)?, id).await,
+        compute::StartInstances::NAME => {
+            let compute::StartInstances(r) = decode(params)?;
+            compute::serve_change(port, caller, action, r, id).await
+        }
+        compute::StopInstances::NAME => {
+            let compute::StopInstances(r) = decode(params)?;
+            compute::serve_change(port, caller, action, r, id).await
+        }
+        compute::RebootInstances::NAME => {
+            let compute::RebootInstances(r) = decode(params)?;
+            compute::serve_change(port, caller, action, r, id).await
+        }
+        compute::TerminateInstances::NAME => {
+            let compute::TerminateInstances(r) = decode(params)?;
+            compute::serve_change(port, caller, action, r, id).await
+        }
+        compute::DescribeInstanceStatus::NAME => {
+            compute::serve_status(port, caller, decode(params)?, id).await
+        }
+        compute::GetConsoleOutput::NAME => {
+            compute::serve_console(port, caller, decode(params)?, id).await
+        }
+        compute::DescribeInstanceAttribute::NAME => {
+            compute::serve_describe_attribute(port, caller, decode(params)?, id).await
+        }
+        compute::ModifyInstanceAttribute::NAME => {
+            compute::serve_modify_attribute(port, caller, decode(params)?, id).await
+        }
+        compute::DescribeInstanceCreditSpecifications::NAME => {
+            compute::serve_credits(port, caller, decode(params)?, id).await
+        }
+        keypairs::CreateKeyPair::NAME => {
+            keypairs::serve_create(port, caller, decode(params)?, id).await
+        }
+        keypairs::ImportKeyPair::NAME => {
+            keypairs::serve_import(port, caller, decode(params)?, id).await
+        }
+        keypairs::DescribeKeyPairs::NAME => {
+            keypairs::serve_describe(port, caller, decode(params)?, id).await
+        }
+        keypairs::DeleteKeyPair::NAME => {
+            keypairs::serve_delete(port, caller, decode(params)?, id).await
+        }
+        security_groups::CreateSecurityGroup::NAME => {
+            security_groups::serve_create(port, caller, decode(params)?, id).await
+        }
+        security_groups::DescribeSecurityGroups::NAME => {
+            security_groups::serve_describe(port, caller, decode(params)?, id).await
+        }
+        security_groups::DeleteSecurityGroup::NAME => {
+            security_groups::serve_delete(port, caller, decode(params)?, id).await
+        }
+        security_groups::AuthorizeSecurityGroupIngress::NAME => {
+            let security_groups::AuthorizeSecurityGroupIngress(r) = decode(params)?;
+            security_groups::serve_change(port, caller, action, false, true, r, id).await
+        }
+        security_groups::AuthorizeSecurityGroupEgress::NAME => {
+            let security_groups::AuthorizeSecurityGroupEgress(r) = decode(params)?;
+            security_groups::serve_change(port, caller, action, true, true, r, id).await
+        }
+        security_groups::RevokeSecurityGroupIngress::NAME => {
+            let security_groups::RevokeSecurityGroupIngress(r) = decode(params)?;
+            security_groups::serve_change(port, caller, action, false, false, r, id).await
+        }
+        security_groups::RevokeSecurityGroupEgress::NAME => {
+            let security_groups::RevokeSecurityGroupEgress(r) = decode(params)?;
+            security_groups::serve_change(port, caller, action, true, false, r, id).await
+        }
+        security_groups::DescribeSecurityGroupRules::NAME => {
+            security_groups::serve_describe_rules(port, caller, decode(params)?, id).await
+        }
+        tags::CreateTags::NAME => {
+            let tags::CreateTags(r) = decode(params)?;
+            tags::serve_change(port, caller, action, false, r, id).await
+        }
+        tags::DeleteTags::NAME => {
+            let tags::DeleteTags(r) = decode(params)?;
+            tags::serve_change(port, caller, action, true, r, id).await
+        }
+        tags::DescribeTags::NAME => tags::serve_describe(port, caller, decode(params)?, id).await,
+        vpcs::DescribeVpcs::NAME => vpcs::serve_vpcs(port, caller, decode(params)?, id).await,
+        vpcs::DescribeSubnets::NAME => vpcs::serve_subnets(port, caller, decode(params)?, id).await,
+        vpcs::DescribeVpcAttribute::NAME => {
+            vpcs::serve_vpc_attribute(port, caller, decode(params)?, id).await
         }
         other => Err(Ec2Error::internal(format!(
             "{other} is listed as served but has no dispatch entry"
