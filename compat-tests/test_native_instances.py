@@ -264,3 +264,20 @@ def test_libcloud_create_list_reboot_destroy(server):
     assert driver.destroy_node(nodes[0]) is True
     after = [n for n in driver.list_nodes() if n.id == node.id]
     assert after == [] or after[0].state in ("terminated", "pending")
+
+
+def test_a_pending_job_shows_on_the_instance(make_server, tmp_path):
+    config = tmp_path / "cirrus.toml"
+    config.write_text("[simulator]\nstart_latency_ms = 1500\n")
+    server = make_server("--config", str(config)).start()
+    cs = client(server, fetch_result=False)
+    submitted = deploy(cs)
+    item = cs.listVirtualMachines(id=submitted["id"])["virtualmachine"][0]
+    assert item["state"] == "Starting"
+    assert (item["jobid"], item["jobstatus"]) == (submitted["jobid"], 0)
+    status, job = raw(server, "queryAsyncJobResult", jobid=submitted["jobid"])
+    assert status == 200 and job["jobstatus"] == 0
+    assert "jobresult" not in job and "completed" not in job
+    assert wait_job(server, submitted["jobid"])["jobstatus"] == 1
+    item = cs.listVirtualMachines(id=submitted["id"])["virtualmachine"][0]
+    assert item["state"] == "Running" and "jobid" not in item

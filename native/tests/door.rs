@@ -227,6 +227,28 @@ impl NativePort for MemoryPort {
     ) -> Result<Listing<wire::Project>, PortError> {
         Ok(Listing::default())
     }
+    async fn deploy_virtual_machine(
+        &self,
+        _c: &Caller,
+        r: &requests::DeployVirtualMachine,
+    ) -> Result<(String, String), PortError> {
+        if r.service_offering_id == ZONE_IDS[2] {
+            return Err(PortError::InsufficientCapacity(
+                "host h1 has 1 free vCPU of the 2 asked".into(),
+            ));
+        }
+        Ok(("vm-1".into(), "job-1".into()))
+    }
+    async fn virtual_machine_action(
+        &self,
+        _c: &Caller,
+        r: &requests::VmRequest,
+    ) -> Result<String, PortError> {
+        match r.action {
+            requests::VmAction::Stop { forced: true } => Ok("job-stop-forced".into()),
+            _ => Ok("job-other".into()),
+        }
+    }
 }
 
 fn encode(v: &str) -> String {
@@ -770,4 +792,70 @@ async fn no_command_is_400() {
         r.json()["errorresponse"]["errortext"],
         "no command specified"
     );
+}
+
+#[tokio::test]
+async fn async_commands_answer_their_job() {
+    let port = MemoryPort::default();
+    let deploy = |key, secret, offering| {
+        signed(
+            key,
+            secret,
+            &[
+                ("command", "deployVirtualMachine"),
+                ("response", "json"),
+                ("zoneid", ZONE_IDS[0]),
+                ("serviceofferingid", offering),
+                ("templateid", ZONE_IDS[1]),
+            ],
+        )
+    };
+    let r = get(&port, &deploy(ADMIN_KEY, ADMIN_SECRET, ZONE_IDS[1])).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"deployvirtualmachineresponse": {"id": "vm-1", "jobid": "job-1"}})
+    );
+
+    let r = get(
+        &port,
+        &signed(
+            USER_KEY,
+            USER_SECRET,
+            &[
+                ("command", "stopVirtualMachine"),
+                ("response", "json"),
+                ("id", ZONE_IDS[0]),
+                ("forced", "true"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"stopvirtualmachineresponse": {"jobid": "job-stop-forced"}})
+    );
+
+    // No room: 533 at once, with the placement detail for the root admin only.
+    let r = get(&port, &deploy(ADMIN_KEY, ADMIN_SECRET, ZONE_IDS[2])).await;
+    assert_eq!(r.status, 533);
+    let e = &r.json()["deployvirtualmachineresponse"];
+    assert_eq!((e["errorcode"].as_u64(), e["cserrorcode"].as_u64()), (Some(533), Some(4335)));
+    assert!(e["errortext"].as_str().unwrap_or("").contains("host h1"));
+    let r = get(&port, &deploy(USER_KEY, USER_SECRET, ZONE_IDS[2])).await;
+    assert_eq!(r.status, 533);
+    let text = r.json()["deployvirtualmachineresponse"]["errortext"].clone();
+    assert!(!text.as_str().unwrap_or("host").contains("host"), "{text}");
+
+    // A command the registry serves but this port does not is CloudStack's 432.
+    let r = get(
+        &port,
+        &signed(
+            ADMIN_KEY,
+            ADMIN_SECRET,
+            &[("command", "listEvents"), ("response", "json")],
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 432, "{}", r.body);
 }
