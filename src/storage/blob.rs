@@ -349,6 +349,36 @@ impl BlobStore for FsBlobStore {
     }
 }
 
+/// A body whose first bytes were already read: those, then the rest.
+pub struct Prefixed {
+    head: Option<Bytes>,
+    rest: InBody,
+}
+
+impl Prefixed {
+    pub fn new(head: Bytes, rest: InBody) -> Self {
+        Self {
+            head: Some(head),
+            rest,
+        }
+    }
+}
+
+impl Body for Prefixed {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if let Some(head) = self.head.take() {
+            return Poll::Ready(Some(Ok(Frame::data(head))));
+        }
+        self.rest.as_mut().poll_frame(cx)
+    }
+}
+
 /// An in-memory body, for tests and for small internal writes.
 pub fn body_from_bytes(bytes: Bytes) -> InBody {
     Box::pin(http_body_util::Full::new(bytes).map_err(|never| match never {}))

@@ -6,6 +6,9 @@
 
 use super::{ObjectStore, Requester, StorageResult};
 
+/// Rows asked for right after seeking past a common prefix.
+const SEEK_BATCH: usize = 32;
+
 /// One page's worth of a listing request.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
@@ -126,40 +129,39 @@ impl ObjectStore {
 
         let want = query.limit + 1;
         let mut entries: Vec<ListEntry> = Vec::with_capacity(want.min(1001));
+        // The first query asks for a whole page; after a common prefix the scan seeks past the
+        // keys below it and asks for a few rows, then more while no prefix comes.
+        let mut batch_size = want;
         'scan: loop {
-            let batch = want - entries.len();
+            let batch = batch_size.min(want - entries.len());
             let rows = self
                 .list_rows(&bucket.id, &lower, upper.as_deref(), batch)
                 .await?;
             let fetched = rows.len();
-            let mut rolled: Option<Vec<u8>> = None;
+            let mut seek: Option<Option<Vec<u8>>> = None;
             for row in rows {
-                if let Some(cp) = &rolled {
-                    if row.object_key.starts_with(cp) {
-                        continue;
-                    }
-                    rolled = None;
-                }
                 if let Some(cp) = common_prefix(&row.object_key, prefix, delimiter) {
-                    let cp = cp.to_vec();
-                    entries.push(ListEntry::CommonPrefix(utf8(&cp)?));
-                    rolled = Some(cp);
-                } else {
-                    lower = just_after(&row.object_key);
-                    entries.push(ListEntry::Object(row.into_listed()?));
+                    entries.push(ListEntry::CommonPrefix(utf8(cp)?));
+                    if entries.len() == want {
+                        break 'scan;
+                    }
+                    seek = Some(prefix_end(cp));
+                    break;
                 }
+                lower = just_after(&row.object_key);
+                entries.push(ListEntry::Object(row.into_listed()?));
                 if entries.len() == want {
                     break 'scan;
                 }
             }
-            match rolled {
-                _ if fetched < batch => break,
-                // The batch ended inside a common prefix: seek past it.
-                Some(cp) => match prefix_end(&cp) {
-                    Some(end) => lower = end,
-                    None => break,
-                },
-                None => {}
+            match seek {
+                Some(Some(end)) => {
+                    lower = end;
+                    batch_size = SEEK_BATCH;
+                }
+                Some(None) => break,
+                None if fetched < batch => break,
+                None => batch_size = batch_size.saturating_mul(2),
             }
         }
         let truncated = entries.len() > query.limit;

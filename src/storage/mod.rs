@@ -19,6 +19,8 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sqlx::{Any, Transaction};
@@ -220,6 +222,8 @@ pub struct ObjectInfo {
     pub acl: String,
     pub owner_account_id: String,
     blob_id: Option<String>,
+    /// The bytes themselves, for a small object kept in its row.
+    inline: Option<Bytes>,
 }
 
 /// What the caller decided about a new object before it is made visible.
@@ -234,35 +238,57 @@ pub struct NewObject {
 /// A blob written for a request and not yet made part of an object or upload. Dropped
 /// without being used, it is deleted.
 pub struct StagedBlob {
-    blob: Option<WrittenBlob>,
+    content: Option<Staged>,
     blobs: Arc<dyn BlobStore>,
     /// The bucket it was written for, checked writable then.
     bucket: Option<Bucket>,
 }
 
+/// What a staged body became: a blob, or (small enough) bytes to keep in the object's row.
+#[derive(Debug)]
+pub(crate) enum Staged {
+    Blob(WrittenBlob),
+    Inline(Bytes),
+}
+
 impl fmt::Debug for StagedBlob {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StagedBlob")
-            .field("blob", &self.blob)
+            .field("content", &self.content)
             .finish()
     }
 }
 
 impl StagedBlob {
     pub fn size(&self) -> u64 {
-        self.blob.as_ref().map_or(0, |b| b.size)
+        match &self.content {
+            Some(Staged::Blob(b)) => b.size,
+            Some(Staged::Inline(b)) => b.len() as u64,
+            None => 0,
+        }
     }
 
-    fn take(&mut self) -> StorageResult<WrittenBlob> {
-        self.blob
+    fn take(&mut self) -> StorageResult<Staged> {
+        self.content
             .take()
             .ok_or_else(|| StorageError::Internal("a staged blob was used twice".into()))
+    }
+
+    /// The staged body as a blob, writing one for inline bytes (parts are always blobs).
+    async fn take_blob(&mut self) -> StorageResult<WrittenBlob> {
+        match self.take()? {
+            Staged::Blob(blob) => Ok(blob),
+            Staged::Inline(bytes) => Ok(self
+                .blobs
+                .write(blob::body_from_bytes(bytes), u64::MAX)
+                .await?),
+        }
     }
 }
 
 impl Drop for StagedBlob {
     fn drop(&mut self) {
-        if let Some(blob) = self.blob.take() {
+        if let Some(Staged::Blob(blob)) = self.content.take() {
             let blobs = self.blobs.clone();
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
                 rt.spawn(async move {
@@ -274,6 +300,9 @@ impl Drop for StagedBlob {
         }
     }
 }
+
+/// Bodies up to this size are kept in the object's row instead of a blob file.
+pub const INLINE_MAX: usize = 32 << 10;
 
 const CURSOR_KEY_SETTING: &str = "object_store.cursor_key";
 
@@ -363,11 +392,35 @@ impl ObjectStore {
         &self.cursor_key
     }
 
-    /// Writes a body into a new blob (at most `max_size` bytes) before any row refers to it.
-    pub async fn write_blob(&self, body: InBody, max_size: u64) -> StorageResult<StagedBlob> {
-        let blob = self.blobs.write(body, max_size).await?;
+    /// Writes a body (at most `max_size` bytes) where it will live before any row refers to
+    /// it: kept in memory for the row if it ends within [`INLINE_MAX`] bytes, else a blob.
+    pub async fn write_blob(&self, mut body: InBody, max_size: u64) -> StorageResult<StagedBlob> {
+        let mut head = BytesMut::new();
+        let spill = loop {
+            match body.frame().await {
+                None => break false,
+                Some(Err(e)) => return Err(BlobError::Body(e).into()),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        head.extend_from_slice(&data);
+                        if head.len() as u64 > max_size {
+                            return Err(BlobError::TooLarge(max_size).into());
+                        }
+                        if head.len() > INLINE_MAX {
+                            break true;
+                        }
+                    }
+                }
+            }
+        };
+        let content = if spill {
+            let rest = Box::pin(blob::Prefixed::new(head.freeze(), body));
+            Staged::Blob(self.blobs.write(rest, max_size).await?)
+        } else {
+            Staged::Inline(head.freeze())
+        };
         Ok(StagedBlob {
-            blob: Some(blob),
+            content: Some(content),
             blobs: self.blobs.clone(),
             bucket: None,
         })

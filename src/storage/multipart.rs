@@ -198,7 +198,7 @@ impl ObjectStore {
         checksum: Option<String>,
     ) -> StorageResult<PartInfo> {
         self.upload(who, bucket, key, upload_id).await?;
-        let blob = staged.take()?;
+        let blob = staged.take_blob().await?;
         let part = PartInfo {
             number,
             size: blob.size,

@@ -10,10 +10,12 @@ use http_body_util::BodyExt;
 use sqlx::{Any, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
+use bytes::Bytes;
+
 use super::{
     begin_write, denied_bucket, BlobBody, BlobError, Bucket, CannedAcl, NewObject, ObjectInfo,
-    ObjectMeta, ObjectStore, Requester, StagedBlob, StorageError, StorageResult, StoredChecksum,
-    WrittenBlob,
+    ObjectMeta, ObjectStore, Requester, Staged, StagedBlob, StorageError, StorageResult,
+    StoredChecksum, WrittenBlob,
 };
 use crate::now_ms;
 use crate::store::Store;
@@ -117,7 +119,7 @@ pub enum Precondition {
 /// A bucket by name and, joined, its object under a key.
 const BUCKET_AND_OBJECT: &str =
     "SELECT b.owner_account_id AS bucket_owner, b.acl AS bucket_acl, o.id, o.object_key, o.size, \
-     o.etag, o.blob_id, o.parts_count, o.metadata, o.checksum_algorithm, o.checksum_value, \
+     o.etag, o.blob_id, o.inline_data, o.parts_count, o.metadata, o.checksum_algorithm, o.checksum_value, \
      o.checksum_type, o.acl, o.owner_account_id, o.modified_ms \
      FROM buckets b LEFT JOIN objects o ON o.bucket_id = b.id AND o.object_key = $2 \
      WHERE b.name = $1";
@@ -129,6 +131,7 @@ pub(super) struct ObjectRow {
     size: i64,
     etag: String,
     blob_id: Option<String>,
+    inline_data: Option<Vec<u8>>,
     parts_count: Option<i64>,
     metadata: String,
     checksum_algorithm: Option<String>,
@@ -149,6 +152,7 @@ struct BucketObjectRow {
     size: Option<i64>,
     etag: Option<String>,
     blob_id: Option<String>,
+    inline_data: Option<Vec<u8>>,
     parts_count: Option<i64>,
     metadata: Option<String>,
     checksum_algorithm: Option<String>,
@@ -167,6 +171,7 @@ impl BucketObjectRow {
             size: self.size?,
             etag: self.etag?,
             blob_id: self.blob_id,
+            inline_data: self.inline_data,
             parts_count: self.parts_count,
             metadata: self.metadata?,
             checksum_algorithm: self.checksum_algorithm,
@@ -207,6 +212,7 @@ impl ObjectRow {
             acl: self.acl,
             owner_account_id: self.owner_account_id,
             blob_id: self.blob_id,
+            inline: self.inline_data.map(Bytes::from),
         })
     }
 }
@@ -218,15 +224,23 @@ struct Segment {
     size: u64,
 }
 
+/// Where an object's bytes are.
+#[derive(Debug, Clone)]
+enum Located {
+    Inline(Bytes),
+    Segments(Vec<Segment>),
+}
+
 /// Where an object's bytes are, ready to be read by range.
 #[derive(Debug, Clone)]
 pub struct ObjectReader {
-    segments: Vec<Segment>,
+    bytes: Located,
 }
 
 /// What a new object's bytes are: one blob, or parts of a completed multipart upload.
 pub(super) enum Content {
     Blob(WrittenBlob),
+    Inline(Bytes),
     Parts(Vec<CompletedPart>),
 }
 
@@ -255,13 +269,18 @@ impl ObjectStore {
             Some(b) if b.name == bucket => b,
             _ => self.writable_bucket(who, bucket).await?,
         };
-        let blob = staged.take()?;
-        let blob_id = blob.id.clone();
+        let (content, blob_id) = match staged.take()? {
+            Staged::Blob(blob) => {
+                let id = blob.id.clone();
+                (Content::Blob(blob), Some(id))
+            }
+            Staged::Inline(bytes) => (Content::Inline(bytes), None),
+        };
         let (reply, answer) = oneshot::channel();
         let job = PutJob {
             bucket,
             key: key.to_owned(),
-            content: Content::Blob(blob),
+            content,
             new,
             precondition,
             who: who.clone(),
@@ -283,7 +302,9 @@ impl ObjectStore {
                 Ok(info)
             }
             Err(e) => {
-                let _ = self.blobs.delete(&blob_id).await;
+                if let Some(id) = blob_id {
+                    let _ = self.blobs.delete(&id).await;
+                }
                 Err(e)
             }
         }
@@ -339,12 +360,17 @@ impl ObjectStore {
 
     /// Where the bytes of an object are.
     pub async fn reader(&self, info: &ObjectInfo) -> StorageResult<ObjectReader> {
+        if let Some(bytes) = &info.inline {
+            return Ok(ObjectReader {
+                bytes: Located::Inline(bytes.clone()),
+            });
+        }
         if let Some(blob_id) = &info.blob_id {
             return Ok(ObjectReader {
-                segments: vec![Segment {
+                bytes: Located::Segments(vec![Segment {
                     blob_id: blob_id.clone(),
                     size: info.size,
-                }],
+                }]),
             });
         }
         let rows: Vec<(String, i64)> = sqlx::query_as(
@@ -360,7 +386,9 @@ impl ObjectStore {
                 size: u64::try_from(size).unwrap_or(0),
             })
             .collect();
-        Ok(ObjectReader { segments })
+        Ok(ObjectReader {
+            bytes: Located::Segments(segments),
+        })
     }
 
     /// Reads `range` of an object. [`StorageError::Changed`] means the object was replaced
@@ -370,7 +398,17 @@ impl ObjectStore {
             BlobError::Missing(_) => StorageError::Changed,
             other => StorageError::Blob(other),
         };
-        if let [only] = reader.segments.as_slice() {
+        let segments = match &reader.bytes {
+            Located::Inline(bytes) => {
+                let end = usize::try_from(range.end)
+                    .unwrap_or(usize::MAX)
+                    .min(bytes.len());
+                let start = usize::try_from(range.start).unwrap_or(end).min(end);
+                return Ok(BlobBody::once(bytes.slice(start..end)));
+            }
+            Located::Segments(segments) => segments,
+        };
+        if let [only] = segments.as_slice() {
             return self.blobs.read(&only.blob_id, range).await.map_err(missing);
         }
 
@@ -378,7 +416,7 @@ impl ObjectStore {
         // feed the rest from a task, part after part.
         let mut pieces = Vec::new();
         let mut offset = 0u64;
-        for seg in &reader.segments {
+        for seg in segments {
             let (start, end) = (offset, offset + seg.size);
             offset = end;
             if end <= range.start || start >= range.end {
@@ -541,11 +579,12 @@ pub(super) async fn replace_object(
 
     let id = crate::model::new_uuid();
     let now = now_ms();
-    let (size, blob_id, parts_count, parts) = match content {
-        Content::Blob(blob) => (blob.size, Some(blob.id), None, Vec::new()),
+    let (size, blob_id, inline, parts_count, parts) = match content {
+        Content::Blob(blob) => (blob.size, Some(blob.id), None, None, Vec::new()),
+        Content::Inline(bytes) => (bytes.len() as u64, None, Some(bytes), None, Vec::new()),
         Content::Parts(parts) => {
             let size = parts.iter().map(|p| p.size).sum();
-            (size, None, Some(parts.len() as i64), parts)
+            (size, None, None, Some(parts.len() as i64), parts)
         }
     };
     let metadata = serde_json::to_string(&new.meta)
@@ -562,9 +601,10 @@ pub(super) async fn replace_object(
         }
     });
     sqlx::query(
-        "INSERT INTO objects (id, bucket_id, object_key, size, etag, blob_id, parts_count, \
-         metadata, checksum_algorithm, checksum_value, checksum_type, acl, owner_account_id, \
-         modified_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        "INSERT INTO objects (id, bucket_id, object_key, size, etag, blob_id, inline_data, \
+         parts_count, metadata, checksum_algorithm, checksum_value, checksum_type, acl, \
+         owner_account_id, modified_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(&id)
     .bind(&bucket.id)
@@ -572,6 +612,7 @@ pub(super) async fn replace_object(
     .bind(i64::try_from(size).unwrap_or(i64::MAX))
     .bind(&new.etag)
     .bind(blob_id.clone())
+    .bind(inline.as_ref().map(|b| b.to_vec()))
     .bind(parts_count)
     .bind(&metadata)
     .bind(new.checksum.as_ref().map(|c| c.algorithm.clone()))
@@ -608,6 +649,7 @@ pub(super) async fn replace_object(
         acl: new.acl.as_str().to_owned(),
         owner_account_id: owner,
         blob_id,
+        inline,
     })
 }
 
@@ -637,6 +679,66 @@ mod tests {
         let reader = objects.reader(info).await.unwrap();
         let body = objects.read(&reader, range).await.unwrap();
         body.collect().await.unwrap().to_bytes().to_vec()
+    }
+
+    #[tokio::test]
+    async fn small_bodies_stay_in_the_row_and_large_ones_spill_to_a_blob() {
+        let (dir, objects, alice, _bob) = fresh().await;
+        objects
+            .create_bucket(&alice, "b2", "r", CannedAcl::Private)
+            .await
+            .unwrap();
+        let blobs = dir.path().join("blobs");
+        let small = Bytes::from(vec![7u8; super::super::INLINE_MAX]);
+        let staged = objects
+            .write_blob(body_from_bytes(small.clone()), u64::MAX)
+            .await
+            .unwrap();
+        let info = objects
+            .put_object(
+                &alice,
+                "b2",
+                "small",
+                staged,
+                new_object("s"),
+                Precondition::Always,
+            )
+            .await
+            .unwrap();
+        assert_eq!(super::super::test_support::count_files(&blobs), 0);
+        assert_eq!(read_all(&objects, &info, 1..4).await, vec![7u8; 3]);
+
+        let large: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+        let staged = objects
+            .write_blob(body_from_bytes(Bytes::from(large.clone())), u64::MAX)
+            .await
+            .unwrap();
+        assert_eq!(staged.size(), 100_000);
+        let info = objects
+            .put_object(
+                &alice,
+                "b2",
+                "large",
+                staged,
+                new_object("l"),
+                Precondition::Always,
+            )
+            .await
+            .unwrap();
+        assert_eq!(super::super::test_support::count_files(&blobs), 1);
+        let edge = super::super::INLINE_MAX as u64;
+        assert_eq!(
+            read_all(&objects, &info, edge - 10..edge + 10).await,
+            &large[edge as usize - 10..edge as usize + 10]
+        );
+        assert_eq!(read_all(&objects, &info, 0..100_000).await, large);
+        let too_big = objects
+            .write_blob(body_from_bytes(Bytes::from(vec![0u8; 100])), 99)
+            .await;
+        assert!(matches!(
+            too_big,
+            Err(StorageError::Blob(BlobError::TooLarge(99)))
+        ));
     }
 
     #[tokio::test]

@@ -21,8 +21,11 @@ CREATE TABLE objects (
     object_key         BYTEA NOT NULL,
     size               BIGINT NOT NULL,
     etag               TEXT NOT NULL,
-    -- The one blob of a simple object; NULL for an object assembled from parts.
+    -- The one blob of a simple object; NULL for an object assembled from parts or kept inline.
     blob_id            TEXT,
+    -- The bytes of a small object, kept in the row: a write of one costs no file and shares
+    -- the database commit with the writes beside it.
+    inline_data        BYTEA,
     -- For an object assembled from parts: how many (rows in object_parts).
     parts_count        BIGINT,
     -- JSON: content type, encoding, disposition, language, cache control, expires, user metadata.
