@@ -30,7 +30,16 @@ pub async fn first_run(
     if store.setting("initialized").await?.is_some() {
         return Ok(None);
     }
-    let mut tx = store.pool.begin().await?;
+    // Servers starting at once on a new database: one seeds, the others find it seeded.
+    let mut tx = store.begin_write().await?;
+    store.lock_in(&mut tx, crate::store::FIRST_RUN_LOCK).await?;
+    let seeded: Option<(String,)> =
+        sqlx::query_as("SELECT value FROM settings WHERE name = 'initialized'")
+            .fetch_optional(&mut *tx)
+            .await?;
+    if seeded.is_some() {
+        return Ok(None);
+    }
     let admin_password = seed(&mut tx, region, zone_name, sim).await?;
     sqlx::query("INSERT INTO settings (name, value) VALUES ('region', $1), ('initialized', $2)")
         .bind(region)

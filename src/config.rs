@@ -1,6 +1,6 @@
-//! Configuration of `cirrus serve` and `cirrus admin`: every setting has a built-in default, a
-//! key in the TOML file named by `--config`, an environment variable `CIRRUS_*` and, for the
-//! common ones, a flag. A flag beats its environment variable (clap reads both), which beats
+//! Configuration of `cirrus serve` and `cirrus admin`: every setting has a built-in default and
+//! a key in the TOML file named by `--config`; the common ones also have a flag and an
+//! environment variable `CIRRUS_*` (the `[simulator]` and `[orchestrator]` tables are file-only). A flag beats its environment variable (clap reads both), which beats
 //! the file, which beats the default. `docs/configuration.md` lists every key.
 
 use std::net::SocketAddr;
@@ -85,9 +85,21 @@ impl FileConfig {
             path: path.to_owned(),
             source,
         })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path: path.to_owned(),
-            message: e.message().to_owned(),
+        toml::from_str(&text).map_err(|e| {
+            // One sentence: toml's message can run over several lines.
+            let what = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+            let line = e
+                .span()
+                .and_then(|span| text.get(..span.start))
+                .map(|before| before.matches('\n').count() + 1);
+            let message = match line {
+                Some(line) => format!("line {line}: {what}"),
+                None => what,
+            };
+            ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            }
         })
     }
 }
@@ -336,5 +348,21 @@ mod tests {
         };
         assert!(ServeConfig::resolve(FileConfig::default(), over).is_err());
         assert!(toml::from_str::<FileConfig>("lisen = \"x\"").is_err());
+    }
+
+    #[test]
+    fn a_bad_file_is_one_sentence_with_its_line() {
+        let dir = tempfile::tempdir().ok();
+        let path = dir
+            .as_ref()
+            .map(|d| d.path().join("bad.toml"))
+            .unwrap_or_default();
+        let _ = std::fs::write(&path, "listen = \"127.0.0.1:1\"\nregion = \"unterminated\n");
+        let err = FileConfig::load(&path)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(!err.contains('\n'), "{err}");
+        assert!(err.contains("line 2"), "{err}");
     }
 }

@@ -235,10 +235,11 @@ fn load_file(config: Option<&PathBuf>) -> Result<FileConfig, Failure> {
 }
 
 fn init_logging(filter: &str) -> Result<(), Failure> {
-    // s3s logs whole requests, signatures included, at debug: never below info for it.
+    // s3s logs whole requests, signatures included, at debug, and every 5xx (501 for what we
+    // do not serve) at error with the whole response: the S3 door logs what matters itself.
     let mut filter = filter.to_owned();
     if !filter.contains("s3s") {
-        filter.push_str(",s3s=info");
+        filter.push_str(",s3s=off");
     }
     if !filter.contains("sqlx") {
         filter.push_str(",sqlx=warn");
@@ -247,6 +248,7 @@ fn init_logging(filter: &str) -> Result<(), Failure> {
         .map_err(|e| Failure(format!("'{filter}' is not a valid log filter: {e}")))?;
     tracing_subscriber::fmt()
         .with_env_filter(env_filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
     Ok(())

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Connection, Executor};
 use std::str::FromStr;
 
 /// The migrations, in order. Each runs once, inside a transaction, and is recorded in
@@ -28,17 +28,13 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "orchestrator",
         include_str!("migrations/0003_orchestrator.sql"),
     ),
-    (
-        4,
-        "compute_network",
-        include_str!("migrations/0004_compute_network.sql"),
-    ),
-    (
-        5,
-        "native",
-        include_str!("migrations/0005_native.sql"),
-    ),
+    (5, "native", include_str!("migrations/0005_native.sql")),
 ];
+
+/// The advisory lock that serializes schema migrations across servers.
+const SCHEMA_LOCK: i64 = 7_253_001;
+/// The advisory lock that serializes the first run across servers.
+pub const FIRST_RUN_LOCK: i64 = 7_253_002;
 
 /// Which database is behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,52 +128,70 @@ impl Store {
                 .connect_with(options)
                 .await
                 .map_err(connect_err)?,
-            Backend::Postgres => AnyPoolOptions::new()
-                .max_connections(16)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect_with(options)
-                .await
-                .map_err(connect_err)?,
+            Backend::Postgres => {
+                // One plain connection first: the pool would retry until its timeout and then
+                // say only that it timed out, hiding "connection refused" or a bad password.
+                let probe = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    sqlx::AnyConnection::connect_with(&options),
+                );
+                match probe.await {
+                    Ok(Ok(conn)) => {
+                        let _ = conn.close().await;
+                    }
+                    Ok(Err(e)) => return Err(connect_err(e)),
+                    Err(_) => return Err(connect_err(sqlx::Error::PoolTimedOut)),
+                }
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await
+                    .map_err(connect_err)?
+            }
         };
 
-        let store = Self { pool, backend, write_turn: Arc::new(tokio::sync::Mutex::new(())) };
+        let store = Self {
+            pool,
+            backend,
+            write_turn: Arc::new(tokio::sync::Mutex::new(())),
+        };
         store.migrate().await?;
         Ok(store)
     }
 
+    /// Applies the migrations not applied yet, all in one transaction. On PostgreSQL an
+    /// advisory lock taken first makes servers that start at once on one database wait for
+    /// each other (even the bootstrap `CREATE TABLE IF NOT EXISTS` races otherwise); on SQLite
+    /// the write lock does the same.
     async fn migrate(&self) -> Result<(), OpenError> {
-        let bootstrap = "CREATE TABLE IF NOT EXISTS schema_migrations \
-                         (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)";
         let migrate_err = |version, name, source| OpenError::Migrate {
             version,
             name,
             source,
         };
-        self.pool
-            .execute(bootstrap)
+        let bootstrap_err = |e| migrate_err(0, "bootstrap", e);
+        let mut tx = self.begin_write().await.map_err(bootstrap_err)?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(SCHEMA_LOCK)
+                .execute(&mut *tx)
+                .await
+                .map_err(bootstrap_err)?;
+        }
+        tx.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations \
+             (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)",
+        )
+        .await
+        .map_err(bootstrap_err)?;
+        let applied: Vec<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations")
+            .fetch_all(&mut *tx)
             .await
-            .map_err(|e| migrate_err(0, "bootstrap", e))?;
+            .map_err(bootstrap_err)?;
 
         for &(version, name, sql) in MIGRATIONS {
-            let mut tx = self
-                .pool
-                .begin()
-                .await
-                .map_err(|e| migrate_err(version, name, e))?;
-            // Two servers starting at once on one PostgreSQL database must not both migrate.
-            if self.backend == Backend::Postgres {
-                sqlx::query("SELECT pg_advisory_xact_lock(7253001)")
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| migrate_err(version, name, e))?;
-            }
-            let done: Option<(i64,)> =
-                sqlx::query_as("SELECT version FROM schema_migrations WHERE version = $1")
-                    .bind(version)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(|e| migrate_err(version, name, e))?;
-            if done.is_some() {
+            if applied.iter().any(|(v,)| *v == version) {
                 continue;
             }
             tx.execute(sql)
@@ -192,10 +206,20 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(|e| migrate_err(version, name, e))?;
-            tx.commit()
-                .await
-                .map_err(|e| migrate_err(version, name, e))?;
             tracing::info!(version, name, "schema migration applied");
+        }
+        tx.commit().await.map_err(bootstrap_err)?;
+        Ok(())
+    }
+
+    /// Takes the cloud-wide advisory lock `key` until `tx` ends, on PostgreSQL (SQLite's write
+    /// lock already serializes writers there).
+    pub async fn lock_in(&self, tx: &mut WriteTx, key: i64) -> Result<(), sqlx::Error> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(key)
+                .execute(&mut **tx)
+                .await?;
         }
         Ok(())
     }
@@ -210,9 +234,15 @@ impl Store {
             Backend::Sqlite => {
                 let turn = self.write_turn.clone().lock_owned().await;
                 let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-                Ok(WriteTx { tx, _turn: Some(turn) })
+                Ok(WriteTx {
+                    tx,
+                    _turn: Some(turn),
+                })
             }
-            Backend::Postgres => Ok(WriteTx { tx: self.pool.begin().await?, _turn: None }),
+            Backend::Postgres => Ok(WriteTx {
+                tx: self.pool.begin().await?,
+                _turn: None,
+            }),
         }
     }
 
@@ -253,10 +283,10 @@ pub fn redact_url(url: &str) -> String {
         return url.to_owned();
     };
     match rest.split_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{scheme}://{user}:***@{host}")
-        }
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+            None => url.to_owned(),
+        },
         None => url.to_owned(),
     }
 }
@@ -272,6 +302,7 @@ mod tests {
             "postgres://u:***@h:5/db"
         );
         assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("sqlite:///x/y.db"), "sqlite:///x/y.db");
     }
 }
