@@ -491,42 +491,74 @@ impl ObjectStore {
     }
 }
 
+/// What a transaction needs to know of the object under a key to replace or remove it.
+#[derive(Debug, sqlx::FromRow)]
+struct Current {
+    id: String,
+    etag: String,
+    blob_id: Option<String>,
+    parts_count: Option<i64>,
+}
+
+async fn current_object(
+    tx: &mut Transaction<'static, Any>,
+    bucket_id: &str,
+    key: &str,
+) -> StorageResult<Option<Current>> {
+    Ok(sqlx::query_as(
+        "SELECT id, etag, blob_id, parts_count FROM objects \
+         WHERE bucket_id = $1 AND object_key = $2",
+    )
+    .bind(bucket_id)
+    .bind(key.as_bytes())
+    .fetch_optional(&mut **tx)
+    .await?)
+}
+
 /// Removes the object under `key` inside a transaction, trashing its blobs.
 async fn remove_object(
     tx: &mut Transaction<'static, Any>,
     bucket_id: &str,
     key: &str,
 ) -> StorageResult<bool> {
-    let existing: Option<(String, Option<String>)> =
-        sqlx::query_as("SELECT id, blob_id FROM objects WHERE bucket_id = $1 AND object_key = $2")
-            .bind(bucket_id)
-            .bind(key.as_bytes())
-            .fetch_optional(&mut **tx)
-            .await?;
-    let Some((id, blob_id)) = existing else {
-        return Ok(false);
-    };
-    let now = now_ms();
-    if let Some(blob_id) = blob_id {
-        trash(tx, &blob_id, now).await?;
+    match current_object(tx, bucket_id, key).await? {
+        Some(current) => {
+            remove_current(tx, &current).await?;
+            Ok(true)
+        }
+        None => Ok(false),
     }
-    sqlx::query(
-        "INSERT INTO blob_trash (blob_id, trashed_ms) \
-         SELECT blob_id, $2 FROM object_parts WHERE object_id = $1",
-    )
-    .bind(&id)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query("DELETE FROM object_parts WHERE object_id = $1")
-        .bind(&id)
+}
+
+/// Deletes a known object's row and trashes its blobs, with as few statements as its kind
+/// needs: this runs for every overwrite.
+async fn remove_current(
+    tx: &mut Transaction<'static, Any>,
+    current: &Current,
+) -> StorageResult<()> {
+    let now = now_ms();
+    if let Some(blob_id) = &current.blob_id {
+        trash(tx, blob_id, now).await?;
+    }
+    if current.parts_count.is_some() {
+        sqlx::query(
+            "INSERT INTO blob_trash (blob_id, trashed_ms) \
+             SELECT blob_id, $2 FROM object_parts WHERE object_id = $1",
+        )
+        .bind(&current.id)
+        .bind(now)
         .execute(&mut **tx)
         .await?;
+        sqlx::query("DELETE FROM object_parts WHERE object_id = $1")
+            .bind(&current.id)
+            .execute(&mut **tx)
+            .await?;
+    }
     sqlx::query("DELETE FROM objects WHERE id = $1")
-        .bind(&id)
+        .bind(&current.id)
         .execute(&mut **tx)
         .await?;
-    Ok(true)
+    Ok(())
 }
 
 pub(super) async fn trash(
@@ -553,16 +585,11 @@ pub(super) async fn replace_object(
     precondition: &Precondition,
     who: &Requester,
 ) -> StorageResult<ObjectInfo> {
-    let current: Option<(String,)> =
-        sqlx::query_as("SELECT etag FROM objects WHERE bucket_id = $1 AND object_key = $2")
-            .bind(&bucket.id)
-            .bind(key.as_bytes())
-            .fetch_optional(&mut **tx)
-            .await?;
+    let current = current_object(tx, &bucket.id, key).await?;
     let holds = match (precondition, &current) {
         (Precondition::Always, _) => true,
         (Precondition::IfAbsent, current) => current.is_none(),
-        (Precondition::IfMatch(etag), Some((current,))) => etag == current,
+        (Precondition::IfMatch(etag), Some(current)) => *etag == current.etag,
         (Precondition::IfMatch(_), None) => {
             return Err(StorageError::NoSuchKey {
                 bucket: bucket.name.clone(),
@@ -573,8 +600,8 @@ pub(super) async fn replace_object(
     if !holds {
         return Err(StorageError::PreconditionFailed);
     }
-    if current.is_some() {
-        remove_object(tx, &bucket.id, key).await?;
+    if let Some(current) = &current {
+        remove_current(tx, current).await?;
     }
 
     let id = crate::model::new_uuid();
