@@ -67,6 +67,11 @@ def test_deploy_polls_to_a_running_instance_with_every_field_clients_read(server
     assert isinstance(vm["cpunumber"], int) and isinstance(vm["memory"], int)
     for key in ("nic", "securitygroup", "tags", "affinitygroup"):
         assert isinstance(vm[key], list), key
+    [nic] = vm["nic"]
+    assert nic["isdefault"] is True and nic["traffictype"] == "Guest"
+    assert re.fullmatch(r"172\.31\.\d+\.\d+", nic["ipaddress"]), nic
+    assert re.fullmatch(r"([0-9a-f]{2}:){5}[0-9a-f]{2}", nic["macaddress"]), nic
+    assert [g["name"] for g in vm["securitygroup"]] == ["default"]
 
     listed = cs.listVirtualMachines(id=vm["id"])
     assert listed["count"] == 1
@@ -156,6 +161,24 @@ def test_unknown_ids_are_cloudstacks_431(server):
     assert status == 431 and "zoneid" in body["errortext"]
     status, body = raw(server, "deployVirtualMachine")
     assert status == 431 and "missing parameter zoneid" in body["errortext"]
+
+
+def test_an_unknown_key_pair_is_refused(server):
+    cs = client(server, fetch_result=False)
+    zone, offering, template = ids(cs)
+    status, body = raw(server, "deployVirtualMachine", zoneid=zone, serviceofferingid=offering,
+                       templateid=template, keypair="nope")
+    assert status == 431 and "nope" in body["errortext"]
+
+
+def test_the_same_instance_through_ec2(server, home, boto3_session):
+    cs = client(server)
+    vm = deploy(cs, name="both-doors")["virtualmachine"]
+    ec2 = boto3_session(server, home).client("ec2")
+    found = [i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]
+    assert len(found) == 1
+    assert found[0]["PrivateIpAddress"] == vm["nic"][0]["ipaddress"]
+    assert found[0]["State"]["Name"] == "running"
 
 
 def test_bad_user_data_is_refused_before_anything_is_made(server):
@@ -260,6 +283,7 @@ def test_libcloud_create_list_reboot_destroy(server):
     assert len(nodes) == 1 and len(driver.list_nodes()) == 2
     assert nodes[0].state == "running"
     assert nodes[0].extra["zone_id"] == location.id
+    assert len(nodes[0].private_ips) == 1
     assert driver.reboot_node(nodes[0]) is True
     assert driver.destroy_node(nodes[0]) is True
     after = [n for n in driver.list_nodes() if n.id == node.id]

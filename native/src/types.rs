@@ -245,6 +245,8 @@ wire_object! {
         isdefault: bool = "boolean", "true for the instance's default NIC";
         traffictype: String = "string", "Guest for a guest NIC";
         r#type as "type": String = "string", "Isolated, Shared, ...";
+        netmask: Option<String> = "string", "the netmask of the NIC's network";
+        gateway: Option<String> = "string", "the gateway of the NIC's network";
     }
 }
 

@@ -175,7 +175,17 @@ pub async fn delete_account(db: &mut AnyConnection, id: &str) -> CoreResult<Remo
     if owned > 0 {
         return Ok(Removal::InUse(owned));
     }
+    // With no instances left the account has no interfaces; what remains is its networks,
+    // groups, key pairs and tags, then its identity.
     for sql in [
+        "DELETE FROM tags WHERE account_id = $1",
+        "DELETE FROM security_group_rules WHERE group_id IN \
+         (SELECT id FROM security_groups WHERE account_id = $1)",
+        "DELETE FROM security_groups WHERE account_id = $1",
+        "DELETE FROM networks WHERE account_id = $1",
+        "DELETE FROM vpcs WHERE account_id = $1",
+        "DELETE FROM ssh_key_pairs WHERE account_id = $1",
+        "DELETE FROM launch_requests WHERE account_id = $1",
         "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE account_id = $1)",
         "DELETE FROM api_keys WHERE user_id IN (SELECT id FROM users WHERE account_id = $1)",
         "DELETE FROM users WHERE account_id = $1",

@@ -136,6 +136,9 @@ pub struct InstanceQuery {
     pub offering_id: Option<String>,
     /// Found in the name or display name, in any case.
     pub keyword: Option<String>,
+    /// (key, value) pairs, any of which an instance must be tagged with; an empty value
+    /// matches any value of the key.
+    pub tags: Vec<(String, String)>,
     pub offset: u64,
     /// `None` for everything.
     pub limit: Option<u64>,
@@ -225,6 +228,23 @@ pub async fn list_instances(
             "(LOWER(i.name) LIKE {b1} ESCAPE '\\' OR LOWER(i.display_name) LIKE {b2} ESCAPE '\\')"
         ));
     }
+    if !q.tags.is_empty() {
+        let mut any = Vec::new();
+        for (k, v) in &q.tags {
+            let kb = w.bind(k.clone());
+            if v.is_empty() {
+                any.push(format!("g.tag_key = {kb}"));
+            } else {
+                let vb = w.bind(v.clone());
+                any.push(format!("(g.tag_key = {kb} AND g.tag_value = {vb})"));
+            }
+        }
+        w.add(format!(
+            "EXISTS (SELECT 1 FROM tags g WHERE g.resource_id = i.id AND \
+             g.resource_kind = 'instance' AND ({}))",
+            any.join(" OR ")
+        ));
+    }
     let filter = w.sql();
 
     let count_sql = format!("SELECT COUNT(*){INSTANCE_FROM}{filter}");
@@ -308,6 +328,88 @@ pub async fn pending_jobs(
         out.insert(instance, job);
     }
     Ok(out)
+}
+
+/// An instance's network interface with its network.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct NicView {
+    pub id: String,
+    pub instance_id: String,
+    pub network_id: String,
+    pub network_ec2_id: String,
+    pub cidr: String,
+    pub device_index: i64,
+    pub private_ip: String,
+    pub mac_address: String,
+}
+
+/// A security group an interface of an instance is in.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct InstanceGroup {
+    pub instance_id: String,
+    pub id: String,
+    pub name: String,
+    pub description: String,
+}
+
+/// A tag of a resource.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ResourceTag {
+    pub resource_id: String,
+    pub tag_key: String,
+    pub tag_value: String,
+}
+
+fn in_list(n: usize) -> String {
+    (1..=n)
+        .map(|k| format!("${k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What hangs off a page of instances: their interfaces, groups and tags.
+#[derive(Debug, Clone, Default)]
+pub struct InstanceParts {
+    pub nics: Vec<NicView>,
+    pub groups: Vec<InstanceGroup>,
+    pub tags: Vec<ResourceTag>,
+}
+
+/// The interfaces (by device index), groups and tags of these instances.
+pub async fn instance_parts(db: &AnyPool, ids: &[&str]) -> CoreResult<InstanceParts> {
+    if ids.is_empty() {
+        return Ok(InstanceParts::default());
+    }
+    let list = in_list(ids.len());
+    let nics_sql = format!(
+        "SELECT n.id, n.instance_id, n.network_id, w.ec2_id AS network_ec2_id, w.cidr, \
+         n.device_index, n.private_ip, n.mac_address FROM network_interfaces n \
+         JOIN networks w ON w.id = n.network_id WHERE n.instance_id IN ({list}) \
+         ORDER BY n.instance_id, n.device_index"
+    );
+    let groups_sql = format!(
+        "SELECT DISTINCT n.instance_id, s.id, s.name, s.description \
+         FROM interface_security_groups g JOIN network_interfaces n ON n.id = g.interface_id \
+         JOIN security_groups s ON s.id = g.group_id WHERE n.instance_id IN ({list}) \
+         ORDER BY n.instance_id, s.name"
+    );
+    let tags_sql = format!(
+        "SELECT resource_id, tag_key, tag_value FROM tags WHERE resource_kind = 'instance' \
+         AND resource_id IN ({list}) ORDER BY resource_id, tag_key"
+    );
+    let mut nics = sqlx::query_as::<_, NicView>(&nics_sql);
+    let mut groups = sqlx::query_as::<_, InstanceGroup>(&groups_sql);
+    let mut tags = sqlx::query_as::<_, ResourceTag>(&tags_sql);
+    for id in ids {
+        nics = nics.bind(*id);
+        groups = groups.bind(*id);
+        tags = tags.bind(*id);
+    }
+    Ok(InstanceParts {
+        nics: nics.fetch_all(db).await?,
+        groups: groups.fetch_all(db).await?,
+        tags: tags.fetch_all(db).await?,
+    })
 }
 
 /// A filter over a log (jobs, events): whose entries, from when, and which page.

@@ -31,14 +31,19 @@ use crate::error::CoreError;
 use crate::model::api_job::{self, NewApiJob};
 use crate::model::identity::{self, Account, Domain, Principal, Role as CoreRole, User};
 use crate::model::identity_admin::{self, AccountState, UserChanges};
+use crate::model::instance::InstanceRow;
 use crate::model::instance_edit::{self, InstanceSettings};
+use crate::model::instance_options::{self, InstanceOptions};
 use crate::model::offering_admin::{self, NewServiceOffering, Removal};
 use crate::model::scope::{
-    self as listing, in_tree, InstanceQuery, InstanceView, JobEntry, LogQuery, Visibility,
+    self as listing, in_tree, InstanceParts, InstanceQuery, InstanceView, JobEntry, LogQuery,
+    Visibility,
 };
 use crate::model::template::{Template, BUILTIN_TEMPLATE_NAME};
 use crate::model::{infra, offering, os_type, session};
+use crate::model::{keypair, network};
 use crate::orchestrator::jobs::FailureCode;
+use crate::orchestrator::LaunchAttachments;
 use crate::orchestrator::LaunchSpec;
 
 fn port_error(e: CoreError) -> PortError {
@@ -368,7 +373,73 @@ fn domain_state(state: &str) -> String {
     }
 }
 
-fn vm_view(v: InstanceView, admin: bool, pending_job: Option<String>) -> wire::VirtualMachine {
+/// The instance's NICs, groups and tags in CloudStack's shapes, from a page's parts.
+fn vm_parts(
+    v: &InstanceView,
+    parts: &InstanceParts,
+) -> (Vec<wire::Nic>, Vec<wire::SecurityGroupRef>, Vec<wire::Tag>) {
+    let nics = parts
+        .nics
+        .iter()
+        .filter(|n| n.instance_id == v.id)
+        .map(|n| {
+            let cidr = network::Cidr::parse(&n.cidr);
+            wire::Nic {
+                id: n.id.clone(),
+                networkid: n.network_id.clone(),
+                networkname: n.network_ec2_id.clone(),
+                ipaddress: n.private_ip.clone(),
+                macaddress: n.mac_address.clone(),
+                isdefault: n.device_index == 0,
+                traffictype: "Guest".to_owned(),
+                r#type: "Isolated".to_owned(),
+                netmask: cidr.map(|c| netmask(c.prefix)),
+                gateway: cidr.map(|c| std::net::Ipv4Addr::from(c.base.wrapping_add(1)).to_string()),
+            }
+        })
+        .collect();
+    let groups = parts
+        .groups
+        .iter()
+        .filter(|g| g.instance_id == v.id)
+        .map(|g| wire::SecurityGroupRef {
+            id: g.id.clone(),
+            name: g.name.clone(),
+            description: g.description.clone(),
+        })
+        .collect();
+    let tags = parts
+        .tags
+        .iter()
+        .filter(|t| t.resource_id == v.id)
+        .map(|t| wire::Tag {
+            key: t.tag_key.clone(),
+            value: t.tag_value.clone(),
+            resourcetype: "UserVm".to_owned(),
+            resourceid: v.id.clone(),
+            account: v.account_name.clone(),
+            domainid: v.domain_id.clone(),
+            domain: v.domain_name.clone(),
+        })
+        .collect();
+    (nics, groups, tags)
+}
+
+/// A prefix length as a dotted netmask: 24 -> 255.255.255.0.
+fn netmask(prefix: u8) -> String {
+    let bits = u32::MAX
+        .checked_shl(32 - u32::from(prefix.min(32)))
+        .unwrap_or(0);
+    std::net::Ipv4Addr::from(bits).to_string()
+}
+
+fn vm_view(
+    v: InstanceView,
+    admin: bool,
+    pending_job: Option<String>,
+    parts: &InstanceParts,
+) -> wire::VirtualMachine {
+    let (nic, securitygroup, tags) = vm_parts(&v, parts);
     wire::VirtualMachine {
         jobstatus: pending_job.as_ref().map(|_| 0),
         jobid: pending_job,
@@ -398,12 +469,11 @@ fn vm_view(v: InstanceView, admin: bool, pending_job: Option<String>) -> wire::V
         hypervisor: v.hypervisor,
         passwordenabled: false,
         isdynamicallyscalable: false,
-        // LIMITATION: no NICs, security groups or tags until the network and tagging work
-        // gives instances some; the lists are sent empty, as libcloud needs them present.
-        nic: Vec::new(),
-        securitygroup: Vec::new(),
+        nic,
+        securitygroup,
+        // LIMITATION: there are no affinity groups; the list is sent empty.
         affinitygroup: Vec::new(),
-        tags: Vec::new(),
+        tags,
     }
 }
 
@@ -479,6 +549,38 @@ macro_rules! write_tx {
         $tx.commit().await.map_err(|e| port_error(e.into()))?;
         out
     }};
+}
+
+/// The root device the EC2 door names for every instance.
+const ROOT_DEVICE_NAME: &str = "/dev/sda1";
+
+/// What deployVirtualMachine attaches to its instance, inside the launch's transaction.
+struct DeployAttachments {
+    account_id: String,
+    network: network::Network,
+    group_ids: Vec<String>,
+    root_size_gib: i64,
+}
+
+#[async_trait::async_trait]
+impl LaunchAttachments for DeployAttachments {
+    async fn attach(
+        &self,
+        db: &mut sqlx::AnyConnection,
+        i: &InstanceRow,
+    ) -> crate::error::CoreResult<()> {
+        network::attach_interface(
+            db,
+            &self.account_id,
+            &i.id,
+            &self.network,
+            &self.group_ids,
+            0,
+        )
+        .await?;
+        let options = InstanceOptions::new(&i.id, ROOT_DEVICE_NAME, self.root_size_gib);
+        instance_options::insert(db, &options).await
+    }
 }
 
 /// The job's command: the one recorded when it was submitted, else the one that does what
@@ -559,7 +661,15 @@ impl Translator {
         let mut pending = listing::pending_jobs(self.pool(), &[id])
             .await
             .map_err(port_error)?;
-        Ok(vm_view(v, caller.role != Role::User, pending.remove(id)))
+        let parts = listing::instance_parts(self.pool(), &[id])
+            .await
+            .map_err(port_error)?;
+        Ok(vm_view(
+            v,
+            caller.role != Role::User,
+            pending.remove(id),
+            &parts,
+        ))
     }
 
     async fn record_job(
@@ -1391,12 +1501,9 @@ impl NativePort for Translator {
             check_known("serviceofferingid", Some(o), &offerings, |x| &x.id)?;
         }
         let dir = self.directory().await?;
-        let mut visibility = self.visibility(&dir, caller, &req.scope, req.id.is_some())?;
-        if !req.tags.is_empty() {
-            // LIMITATION: nothing can be tagged yet, so a tag filter matches nothing.
-            visibility = Visibility::Nothing;
-        }
+        let visibility = self.visibility(&dir, caller, &req.scope, req.id.is_some())?;
         let query = InstanceQuery {
+            tags: req.tags.clone(),
             visibility: Some(visibility),
             id: req.id.clone(),
             ids: req.ids.clone(),
@@ -1417,13 +1524,16 @@ impl NativePort for Translator {
         let mut pending = listing::pending_jobs(pool, &ids)
             .await
             .map_err(port_error)?;
+        let parts = listing::instance_parts(pool, &ids)
+            .await
+            .map_err(port_error)?;
         Ok(Listing {
             count,
             items: rows
                 .into_iter()
                 .map(|v| {
                     let job = pending.remove(&v.id);
-                    vm_view(v, admin, job)
+                    vm_view(v, admin, job, &parts)
                 })
                 .collect(),
         })
@@ -1495,9 +1605,45 @@ impl NativePort for Translator {
                 )));
             }
         }
-        // LIMITATION: the root disk size, the details map and key pairs beyond the first are
-        // accepted but not applied (there are no volumes yet, and offerings are fixed); key
-        // pair names are not checked until key pairs are part of the core.
+        {
+            let mut conn = pool.acquire().await.map_err(|e| port_error(e.into()))?;
+            for name in &req.key_pairs {
+                if keypair::by_name(&mut conn, &account_id, name)
+                    .await
+                    .map_err(port_error)?
+                    .is_none()
+                {
+                    return Err(PortError::InvalidParameter(format!(
+                        "A key pair with name '{name}' was not found for the account"
+                    )));
+                }
+            }
+        }
+        let defaults = network::ensure_default_vpc(&self.cloud.store, &account_id)
+            .await
+            .map_err(port_error)?;
+        let network = defaults
+            .networks
+            .iter()
+            .find(|n| n.zone_id == zone.id)
+            .cloned()
+            .ok_or_else(|| {
+                PortError::Internal(format!(
+                    "the default VPC has no network in zone {}",
+                    zone.id
+                ))
+            })?;
+        let template_gib = ((template.size_bytes + (1 << 30) - 1) >> 30).max(1);
+        let attachments = DeployAttachments {
+            account_id: account_id.clone(),
+            network,
+            group_ids: vec![defaults.group.id.clone()],
+            root_size_gib: req.root_disk_size_gib.unwrap_or(template_gib),
+        };
+        // LIMITATION: the details map and key pairs beyond the first are accepted but not
+        // applied (offerings are fixed; an instance holds one key); networkids and security
+        // groups are not taken yet: every instance joins its account's default network and
+        // group in the zone.
         let spec = LaunchSpec {
             account_id: account_id.clone(),
             user_id: user_id.clone(),
@@ -1516,7 +1662,7 @@ impl NativePort for Translator {
         let launched = self
             .cloud
             .orchestrator
-            .launch(spec)
+            .launch_with(spec, &attachments)
             .await
             .map_err(port_error)?;
         let instance = launched
