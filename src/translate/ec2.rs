@@ -102,7 +102,7 @@ fn image_state(state: &str) -> ImageState {
     }
 }
 
-fn image(t: OwnedTemplate) -> Image {
+fn image(t: OwnedTemplate, tags: Vec<(String, String)>) -> Image {
     let OwnedTemplate {
         template,
         owner_number,
@@ -117,8 +117,7 @@ fn image(t: OwnedTemplate) -> Image {
         name: template.name,
         owner_id: owner_number,
         root_device_name: ROOT_DEVICE_NAME.to_owned(),
-        // LIMITATION: templates carry no tags until the tagging work adds them.
-        tags: Vec::<Tag>::new(),
+        tags: to_tags(tags),
     }
 }
 
@@ -244,7 +243,20 @@ impl Ec2Port for Translator {
         let templates = listing::templates_visible_to(&self.cloud.store.pool, &caller.account_id)
             .await
             .map_err(port_error)?;
-        Ok(templates.into_iter().map(image).collect())
+        let mut tags = tag::by_resource(
+            &self.cloud.store.pool,
+            &caller.account_id,
+            TaggedKind::Template,
+        )
+        .await
+        .map_err(port_error)?;
+        Ok(templates
+            .into_iter()
+            .map(|t| {
+                let mine = tags.remove(&t.template.id).unwrap_or_default();
+                image(t, mine)
+            })
+            .collect())
     }
 
     async fn instances(&self, caller: &Caller) -> Result<Vec<Instance>, PortError> {

@@ -153,6 +153,8 @@ impl Request for RunInstances {
             availability_zone,
             user_data,
             root_size_gib: take_root_size(p)?,
+            // LIMITATION: volume and network-interface tag specifications are accepted and
+            // not recorded until the EBS and network interface work gives them resources.
             instance_tags: tags_for(&specs, "instance"),
             client_token: p.take("ClientToken"),
             disable_api_termination: p.take_bool("DisableApiTermination")?.unwrap_or(false),

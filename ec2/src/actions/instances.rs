@@ -230,17 +230,18 @@ fn dns_of(ip: &str) -> String {
 /// Groups instances into their reservations, keeping the order of first appearance.
 pub fn reservations(instances: Vec<Instance>) -> Vec<Reservation> {
     let mut out: Vec<Reservation> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for i in instances {
-        match out
-            .iter_mut()
-            .find(|r| r.reservation_id == i.reservation_id)
-        {
-            Some(r) => r.instances.push(i),
-            None => out.push(Reservation {
-                reservation_id: i.reservation_id.clone(),
-                owner_id: i.owner_id.clone(),
-                instances: vec![i],
-            }),
+        match index.get(&i.reservation_id) {
+            Some(&n) => out[n].instances.push(i),
+            None => {
+                index.insert(i.reservation_id.clone(), out.len());
+                out.push(Reservation {
+                    reservation_id: i.reservation_id.clone(),
+                    owner_id: i.owner_id.clone(),
+                    instances: vec![i],
+                });
+            }
         }
     }
     out
