@@ -108,7 +108,7 @@ def test_deletes_refuse_what_is_in_use(server):
     extra = root.createUser(account="ops1", domainid=ops["id"], username="ops2",
                             password="pw", email="o@example.org", firstname="O",
                             lastname="P")["user"]
-    assert root.deleteUser(id=extra["id"]) == {"success": True}
+    assert root.deleteUser(id=extra["id"]) == {"success": "true"}
     assert root.deleteAccount(id=acct["id"]) == {"success": True}
     assert root.deleteDomain(id=ops["id"]) == {"success": True}
     assert "ops" not in [d["name"] for d in root.listDomains(listall="true")["domain"]]

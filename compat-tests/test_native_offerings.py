@@ -42,7 +42,7 @@ def test_service_offering_lifecycle(server):
                        id=made["id"])
     assert r.status_code == 536, r.text
     cs.destroyVirtualMachine(id=vm["id"], expunge="true")
-    assert cs.deleteServiceOffering(id=made["id"]) == {"success": True}
+    assert cs.deleteServiceOffering(id=made["id"]) == {"success": "true"}
     assert cs.listServiceOfferings(name="c9.big") == {}
 
 
@@ -52,7 +52,7 @@ def test_disk_offering_lifecycle(server):
     assert (fixed["disksize"], fixed["iscustomized"]) == (7, False)
     custom = cs.createDiskOffering(name="disk-any", customized="true")["diskoffering"]
     assert custom["iscustomized"] is True
-    assert cs.deleteDiskOffering(id=fixed["id"]) == {"success": True}
+    assert cs.deleteDiskOffering(id=fixed["id"]) == {"success": "true"}
     names = [o["name"] for o in cs.listDiskOfferings()["diskoffering"]]
     assert "disk-any" in names and "disk-7" not in names
     r = native_request(server, "createDiskOffering", server.access_key, server.secret_key,

@@ -11,10 +11,10 @@ use crate::registry::{self, Command, CommandSpec, COMMANDS};
 use crate::render;
 use crate::requests::{
     AccountAction, AccountChange, ById, ChangeServiceOffering, CreateAccount, CreateDiskOffering,
-    CreateDomain, CreateServiceOffering, CreateUser, DeployVirtualMachine, GetUser, ListDomains,
-    ListForwardingRules, ListHypervisors, ListInfra, ListLog, ListNamed, ListOwned, ListPublicIps,
-    ListTemplates, ListVirtualMachines, QueryJob, UpdateAccount, UpdateNamed, UpdateUser,
-    UpdateVirtualMachine, VmAction, VmRequest,
+    CreateDomain, CreateServiceOffering, CreateUser, DeployVirtualMachine, GetUser, KeyPairRequest,
+    ListDomains, ListForwardingRules, ListHypervisors, ListInfra, ListKeyPairs, ListLog, ListNamed,
+    ListOwned, ListPublicIps, ListTemplates, ListVirtualMachines, QueryJob, UpdateAccount,
+    UpdateNamed, UpdateUser, UpdateVirtualMachine, VmAction, VmRequest,
 };
 use crate::types::{AsyncJob, JobSubmitted};
 use crate::wire::Timestamp;
@@ -126,7 +126,7 @@ pub(crate) fn job_json(job: &JobView) -> Result<AsyncJob, ApiError> {
 /// `{"success": true}`: the reply of a command that only succeeds or fails.
 fn success() -> Result<Value, ApiError> {
     to_value(&crate::types::Success {
-        success: true,
+        success: "true".to_owned(),
         displaytext: None,
     })
 }
@@ -425,6 +425,19 @@ pub(crate) async fn run<P: NativePort + ?Sized>(
             let register = spec.command == Command::RegisterUserKeys;
             let keys = port.user_keys(caller, &req, register).await.map_err(fail)?;
             single(spec, &keys)
+        }
+        Command::CreateSshKeyPair | Command::RegisterSshKeyPair => {
+            let req = KeyPairRequest::decode(args);
+            single(spec, &port.add_key_pair(caller, &req).await.map_err(fail)?)
+        }
+        Command::ListSshKeyPairs => {
+            let req = ListKeyPairs::decode(args)?;
+            list(spec, port.list_key_pairs(caller, &req).await.map_err(fail)?)
+        }
+        Command::DeleteSshKeyPair => {
+            let req = KeyPairRequest::decode(args);
+            port.delete_key_pair(caller, &req).await.map_err(fail)?;
+            success()
         }
         Command::ListPortForwardingRules | Command::ListIpForwardingRules => {
             let req = ListForwardingRules::decode(args)?;

@@ -503,6 +503,28 @@ pub trait NativePort: Send + Sync + 'static {
     ) -> PortResult<types::UserKeys> {
         Err(PortError::NotImplemented("user keys"))
     }
+    /// Makes (no public key given) or registers a key pair.
+    async fn add_key_pair(
+        &self,
+        _caller: &Caller,
+        _req: &requests::KeyPairRequest,
+    ) -> PortResult<types::SshKeyPair> {
+        Err(PortError::NotImplemented("SSH key pairs"))
+    }
+    async fn list_key_pairs(
+        &self,
+        _caller: &Caller,
+        _req: &requests::ListKeyPairs,
+    ) -> PortResult<Listing<types::SshKeyPair>> {
+        Err(PortError::NotImplemented("listSSHKeyPairs"))
+    }
+    async fn delete_key_pair(
+        &self,
+        _caller: &Caller,
+        _req: &requests::KeyPairRequest,
+    ) -> PortResult<()> {
+        Err(PortError::NotImplemented("deleteSSHKeyPair"))
+    }
     /// Port forwarding rules, or with `static_nat` the static NAT (IP forwarding) rules.
     async fn list_forwarding_rules(
         &self,

@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 use crate::types::{
     Account, AsyncJob, Capability, Cluster, DiskOffering, Domain, Event, ForwardingRule, Host,
     Hypervisor, JobSubmitted, LoginResponse, LogoutResponse, OsType, Pod, Project, PublicIpAddress,
-    ServiceOffering, Success, Template, User, UserKeys, VirtualMachine, Zone,
+    ServiceOffering, SshKeyPair, Success, Template, User, UserKeys, VirtualMachine, Zone,
 };
 use crate::wire::WireObject;
 use crate::Role;
@@ -165,6 +165,10 @@ pub enum Command {
     DeleteUser,
     RegisterUserKeys,
     GetUserKeys,
+    CreateSshKeyPair,
+    RegisterSshKeyPair,
+    ListSshKeyPairs,
+    DeleteSshKeyPair,
 }
 
 /// One served command.
@@ -309,6 +313,16 @@ const ACCOUNT_REF: &[ParamSpec] = &[
     param("id", Uuid, "The ID of the account"),
     param("account", Str, "The name of the account (with domainid)"),
     param("domainid", Uuid, "The domain of the named account"),
+];
+
+/// The owner of a key pair, for admins acting for another account.
+const KEY_OWNER: &[ParamSpec] = &[
+    param(
+        "account",
+        Str,
+        "The account of the key pair (admins; with domainid)",
+    ),
+    param("domainid", Uuid, "The domain of that account"),
 ];
 
 /// The parameters of a new user.
@@ -1385,6 +1399,81 @@ pub static COMMANDS: &[CommandSpec] = &[
         params: &[&[required("id", Uuid, "The ID of the user")]],
         object: "userkeys",
         response: UserKeys::FIELDS,
+    },
+    CommandSpec {
+        name: "createSSHKeyPair",
+        command: Command::CreateSshKeyPair,
+        description: "Makes an SSH key pair; the private key is in this reply only.",
+        since: "",
+        is_async: false,
+        related: &["listSSHKeyPairs"],
+        access: Access::Anyone,
+        params: &[
+            &[required("name", Str, "The name of the key pair")],
+            KEY_OWNER,
+        ],
+        object: "keypair",
+        response: SshKeyPair::FIELDS,
+    },
+    CommandSpec {
+        name: "registerSSHKeyPair",
+        command: Command::RegisterSshKeyPair,
+        description: "Registers an OpenSSH public key as a key pair.",
+        since: "",
+        is_async: false,
+        related: &["listSSHKeyPairs"],
+        access: Access::Anyone,
+        params: &[
+            &[
+                required("name", Str, "The name of the key pair"),
+                ParamSpec {
+                    length: 5120,
+                    ..required("publickey", Str, "The OpenSSH public key (ssh-rsa AAAA...)")
+                },
+            ],
+            KEY_OWNER,
+        ],
+        object: "keypair",
+        response: SshKeyPair::FIELDS,
+    },
+    CommandSpec {
+        name: "listSSHKeyPairs",
+        command: Command::ListSshKeyPairs,
+        description: "Lists SSH key pairs.",
+        since: "",
+        is_async: false,
+        related: &["createSSHKeyPair", "registerSSHKeyPair"],
+        access: Access::Anyone,
+        params: &[
+            LIST_PARAMS,
+            DOMAIN_SCOPE_PARAMS,
+            ACCOUNT_SCOPE_PARAMS,
+            &[
+                param("name", Str, "List only the key pair of this name"),
+                param(
+                    "fingerprint",
+                    Str,
+                    "List only key pairs with this fingerprint",
+                ),
+            ],
+        ],
+        object: "sshkeypair",
+        response: SshKeyPair::FIELDS,
+    },
+    CommandSpec {
+        name: "deleteSSHKeyPair",
+        command: Command::DeleteSshKeyPair,
+        description: "Deletes an SSH key pair; instances made with it keep their key.",
+        since: "",
+        is_async: false,
+        related: &["listSSHKeyPairs"],
+        access: Access::Anyone,
+        params: &[
+            &[required("name", Str, "The name of the key pair")],
+            KEY_OWNER,
+        ],
+        object: "",
+        response: Success::FIELDS,
     },
 ];
 

@@ -919,6 +919,50 @@ impl UpdateUser {
     }
 }
 
+/// `createSSHKeyPair`, `registerSSHKeyPair`, `deleteSSHKeyPair`: a key pair by name, for the
+/// caller's account or (admins) the named one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyPairRequest {
+    pub name: String,
+    /// The OpenSSH public key to register; `None` to have one made.
+    pub public_key: Option<String>,
+    pub account: Option<String>,
+    pub domain_id: Option<String>,
+}
+
+impl KeyPairRequest {
+    pub fn decode(args: &Args) -> Self {
+        Self {
+            name: args.string("name").unwrap_or_default(),
+            public_key: args.string("publickey").filter(|k| !k.is_empty()),
+            account: args.string("account").filter(|a| !a.is_empty()),
+            domain_id: args.string("domainid"),
+        }
+    }
+}
+
+/// `listSSHKeyPairs`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListKeyPairs {
+    pub name: Option<String>,
+    pub fingerprint: Option<String>,
+    pub scope: Scope,
+    pub keyword: Option<String>,
+    pub page: Page,
+}
+
+impl ListKeyPairs {
+    pub fn decode(args: &Args) -> Result<Self, ApiError> {
+        Ok(Self {
+            name: args.string("name").filter(|n| !n.is_empty()),
+            fingerprint: args.string("fingerprint").filter(|n| !n.is_empty()),
+            scope: Scope::decode(args)?,
+            keyword: args.keyword(),
+            page: args.page()?,
+        })
+    }
+}
+
 /// The domain a login names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DomainRef {

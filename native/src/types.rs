@@ -433,9 +433,11 @@ wire_object! {
 }
 
 wire_object! {
-    /// The reply of a command that only succeeds or fails.
+    /// The reply of a synchronous command that only succeeds or fails. CloudStack sends
+    /// `success` here as the string "true" (Libcloud compares it so); a job's result carries a
+    /// real boolean.
     pub struct Success {
-        success: bool = "boolean", "true if the operation succeeded";
+        success: String = "string", "true if the operation succeeded";
         displaytext: Option<String> = "string", "what happened";
     }
 }
@@ -464,5 +466,18 @@ wire_object! {
     pub struct UserKeys {
         apikey: String = "string", "the API key";
         secretkey: Option<String> = "string", "the secret key";
+    }
+}
+
+wire_object! {
+    /// An SSH key pair; the private key only in the reply that made it.
+    pub struct SshKeyPair {
+        id: String = "string", "the ID of the key pair";
+        name: String = "string", "the name of the key pair";
+        fingerprint: String = "string", "the fingerprint of the public key";
+        privatekey: Option<String> = "string", "the private key, shown once when made";
+        account: String = "string", "the account owning the key pair";
+        domainid: String = "string", "the ID of that account's domain";
+        domain: String = "string", "the name of that account's domain";
     }
 }

@@ -19,6 +19,7 @@ use cirrus_native::requests::{
     ListNamed, ListOwned, ListPublicIps, ListTemplates, ListVirtualMachines, Login, QueryJob,
     Scope, TemplateFilter, UpdateNamed, UpdateVirtualMachine, VmAction, VmRequest,
 };
+use cirrus_native::requests::{KeyPairRequest, ListKeyPairs};
 use cirrus_native::types as wire;
 use cirrus_native::wire::Timestamp;
 use cirrus_native::{
@@ -549,6 +550,20 @@ macro_rules! write_tx {
         $tx.commit().await.map_err(|e| port_error(e.into()))?;
         out
     }};
+}
+
+fn key_pair_view(dir: &Directory, k: keypair::KeyPair) -> wire::SshKeyPair {
+    let account = dir.account(&k.account_id);
+    let domain = dir.domain_of_account(&k.account_id);
+    wire::SshKeyPair {
+        id: k.id,
+        name: k.name,
+        fingerprint: k.fingerprint,
+        privatekey: None,
+        account: account.map(|a| a.name.clone()).unwrap_or_default(),
+        domainid: domain.map(|d| d.id.clone()).unwrap_or_default(),
+        domain: domain.map(|d| d.name.clone()).unwrap_or_default(),
+    }
 }
 
 /// The root device the EC2 door names for every instance.
@@ -2274,6 +2289,102 @@ impl NativePort for Translator {
             apikey: pair.access_key.clone(),
             secretkey: Some(pair.secret_key.expose().to_owned()),
         })
+    }
+
+    async fn add_key_pair(
+        &self,
+        caller: &Caller,
+        req: &KeyPairRequest,
+    ) -> Result<wire::SshKeyPair, PortError> {
+        let (account_id, _) = self
+            .owner(caller, req.account.as_ref(), req.domain_id.as_ref())
+            .await?;
+        let (public, private) = match &req.public_key {
+            Some(text) => {
+                let key = keypair::parse_openssh(text).map_err(|e| {
+                    PortError::InvalidParameter(format!("Public key is invalid: {e}"))
+                })?;
+                (key, None)
+            }
+            None => {
+                // Making an RSA key takes a while: off the request's task.
+                let made = tokio::task::spawn_blocking(|| keypair::generate(keypair::KeyKind::Rsa))
+                    .await
+                    .map_err(|e| {
+                        PortError::Internal(format!("key generation did not finish: {e}"))
+                    })?
+                    .map_err(port_error)?;
+                (made.public, Some(made.private_pem))
+            }
+        };
+        let name = req.name.clone();
+        let pair = write_tx!(self, |tx| keypair::insert(
+            &mut tx,
+            &account_id,
+            &name,
+            &public
+        )
+        .await)
+        .ok_or_else(|| {
+            PortError::InvalidParameter(format!("A key pair with name '{name}' already exists."))
+        })?;
+        tracing::info!(key_pair = %pair.id, name = %pair.name, "key pair added");
+        let dir = self.directory().await?;
+        let mut view = key_pair_view(&dir, pair);
+        view.privatekey = private;
+        Ok(view)
+    }
+
+    async fn list_key_pairs(
+        &self,
+        caller: &Caller,
+        req: &ListKeyPairs,
+    ) -> Result<Listing<wire::SshKeyPair>, PortError> {
+        let dir = self.directory().await?;
+        let visibility = self.visibility(&dir, caller, &req.scope, false)?;
+        let mut items = Vec::new();
+        for a in dir
+            .accounts
+            .iter()
+            .filter(|a| dir.admits(&visibility, &a.id))
+        {
+            let pairs = keypair::list_for_account(self.pool(), &a.id)
+                .await
+                .map_err(port_error)?;
+            items.extend(
+                pairs
+                    .into_iter()
+                    .filter(|k| same_name(req.name.as_ref(), &k.name))
+                    .filter(|k| same(req.fingerprint.as_ref(), &k.fingerprint))
+                    .filter(|k| keyword_matches(req.keyword.as_deref(), &[&k.name]))
+                    .map(|k| key_pair_view(&dir, k)),
+            );
+        }
+        Ok(req.page.slice(items))
+    }
+
+    async fn delete_key_pair(
+        &self,
+        caller: &Caller,
+        req: &KeyPairRequest,
+    ) -> Result<(), PortError> {
+        let (account_id, _) = self
+            .owner(caller, req.account.as_ref(), req.domain_id.as_ref())
+            .await?;
+        let name = req.name.clone();
+        let found = write_tx!(self, |tx| async {
+            match keypair::by_name(&mut tx, &account_id, &name).await? {
+                Some(k) => keypair::delete(&mut tx, &k).await.map(|()| true),
+                None => Ok(false),
+            }
+        }
+        .await);
+        if !found {
+            return Err(PortError::InvalidParameter(format!(
+                "A key pair with name '{name}' does not exist for the account"
+            )));
+        }
+        Ok(())
     }
 
     async fn list_forwarding_rules(
