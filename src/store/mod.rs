@@ -28,6 +28,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "orchestrator",
         include_str!("migrations/0003_orchestrator.sql"),
     ),
+    (
+        4,
+        "compute_network",
+        include_str!("migrations/0004_compute_network.sql"),
+    ),
     (5, "native", include_str!("migrations/0005_native.sql")),
 ];
 
