@@ -677,14 +677,19 @@ fn state_before(i: &InstanceRow) -> InstanceState {
 impl Translator {
     async fn instance_views(&self, caller: &Caller) -> crate::error::CoreResult<Vec<Instance>> {
         let pool = &self.cloud.store.pool;
-        let rows = listing::instances_of_account(pool, &caller.account_id).await?;
+        let account = caller.account_id.as_str();
+        // Three independent reads; run together, they overlap on the pool's connections.
+        let (rows, interfaces, mut tags) = tokio::try_join!(
+            listing::instances_of_account(pool, account),
+            network::interfaces_of_account(pool, account),
+            tag::by_resource(pool, account, TaggedKind::Instance),
+        )?;
         let mut nics: HashMap<String, Vec<InterfaceListing>> = HashMap::new();
-        for n in network::interfaces_of_account(pool, &caller.account_id).await? {
+        for n in interfaces {
             nics.entry(n.interface.instance_id.clone())
                 .or_default()
                 .push(n);
         }
-        let mut tags = tag::by_resource(pool, &caller.account_id, TaggedKind::Instance).await?;
         Ok(rows
             .into_iter()
             .map(|l| {
