@@ -60,6 +60,19 @@ aws s3api get-object --bucket bench --key big "$dir/big.back" >/dev/null
 end=$(date +%s.%N)
 echo "GET: $(echo "256 / ($end - $start)" | bc -l | cut -c1-6) MiB/s (peak RSS so far $(rss_peak))"
 cmp "$dir/big.bin" "$dir/big.back" && echo "GET returned the same bytes"
+python3 - "$dir" <<'PY'
+import boto3, sys
+s3 = boto3.client('s3')
+d = sys.argv[1]
+open(d + '/bigput.url', 'w').write(s3.generate_presigned_url(
+    'put_object', Params={'Bucket': 'bench', 'Key': 'big2'}, ExpiresIn=600))
+open(d + '/bigget.url', 'w').write(s3.generate_presigned_url(
+    'get_object', Params={'Bucket': 'bench', 'Key': 'big2'}, ExpiresIn=600))
+PY
+echo "-- the same with curl on presigned URLs (UNSIGNED-PAYLOAD), so the client hashes nothing"
+curl -s -o /dev/null -w "PUT: %{speed_upload} B/s\n" -T "$dir/big.bin" "$(cat "$dir/bigput.url")"
+curl -s -o /dev/null -w "GET: %{speed_download} B/s\n" "$(cat "$dir/bigget.url")"
+echo "peak RSS so far $(rss_peak)"
 rm -f "$dir/big.bin" "$dir/big.back"
 
 echo "== ListObjectsV2: one 1,000-key page from a bucket of $keys keys"

@@ -7,7 +7,9 @@
 use super::{ObjectStore, Requester, StorageResult};
 
 /// Rows asked for right after seeking past a common prefix.
-const SEEK_BATCH: usize = 32;
+const SEEK_BATCH: usize = 4;
+/// Rows the first query asks for when a delimiter may roll keys up.
+const FIRST_BATCH_WITH_DELIMITER: usize = 64;
 
 /// One page's worth of a listing request.
 #[derive(Debug, Clone, Default)]
@@ -131,7 +133,11 @@ impl ObjectStore {
         let mut entries: Vec<ListEntry> = Vec::with_capacity(want.min(1001));
         // The first query asks for a whole page; after a common prefix the scan seeks past the
         // keys below it and asks for a few rows, then more while no prefix comes.
-        let mut batch_size = want;
+        let mut batch_size = if delimiter.is_some_and(|d| !d.is_empty()) {
+            FIRST_BATCH_WITH_DELIMITER
+        } else {
+            want
+        };
         'scan: loop {
             let batch = batch_size.min(want - entries.len());
             let rows = self
