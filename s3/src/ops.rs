@@ -1485,7 +1485,10 @@ impl<P: S3Port> s3s::S3 for Operations<P> {
                 .ok_or_else(|| s3_error(PortError::InvalidPart(*number)))?;
             used.push(part);
         }
-        if let Some(small) = used[..used.len() - 1].iter().find(|p| p.size < MIN_PART_SIZE) {
+        if let Some(small) = used[..used.len().saturating_sub(1)]
+            .iter()
+            .find(|p| p.size < MIN_PART_SIZE)
+        {
             return Err(s3_error!(
                 EntityTooSmall,
                 "Part {} is {} bytes: every part but the last must be at least {} bytes.",
