@@ -13,8 +13,8 @@ use crate::requests::{
     AccountAction, AccountChange, ById, ChangeServiceOffering, CreateAccount, CreateDiskOffering,
     CreateDomain, CreateServiceOffering, CreateUser, DeployVirtualMachine, GetUser, KeyPairRequest,
     ListDomains, ListForwardingRules, ListHypervisors, ListInfra, ListKeyPairs, ListLog, ListNamed,
-    ListOwned, ListPublicIps, ListTemplates, ListVirtualMachines, QueryJob, UpdateAccount,
-    UpdateNamed, UpdateUser, UpdateVirtualMachine, VmAction, VmRequest,
+    ListOwned, ListPublicIps, ListTags, ListTemplates, ListVirtualMachines, QueryJob, TagRequest,
+    UpdateAccount, UpdateNamed, UpdateUser, UpdateVirtualMachine, VmAction, VmRequest,
 };
 use crate::types::{AsyncJob, JobSubmitted};
 use crate::wire::Timestamp;
@@ -438,6 +438,16 @@ pub(crate) async fn run<P: NativePort + ?Sized>(
             let req = KeyPairRequest::decode(args);
             port.delete_key_pair(caller, &req).await.map_err(fail)?;
             success()
+        }
+        Command::CreateTags | Command::DeleteTags => {
+            let req = TagRequest::decode(args)?;
+            let delete = spec.command == Command::DeleteTags;
+            let job = port.change_tags(caller, &req, delete).await.map_err(fail)?;
+            submitted(None, job)
+        }
+        Command::ListTags => {
+            let req = ListTags::decode(args)?;
+            list(spec, port.list_tags(caller, &req).await.map_err(fail)?)
         }
         Command::ListPortForwardingRules | Command::ListIpForwardingRules => {
             let req = ListForwardingRules::decode(args)?;

@@ -525,6 +525,22 @@ pub trait NativePort: Send + Sync + 'static {
     ) -> PortResult<()> {
         Err(PortError::NotImplemented("deleteSSHKeyPair"))
     }
+    /// Tags resources (`delete` false) or removes their tags: the job id.
+    async fn change_tags(
+        &self,
+        _caller: &Caller,
+        _req: &requests::TagRequest,
+        _delete: bool,
+    ) -> PortResult<String> {
+        Err(PortError::NotImplemented("tags"))
+    }
+    async fn list_tags(
+        &self,
+        _caller: &Caller,
+        _req: &requests::ListTags,
+    ) -> PortResult<Listing<types::Tag>> {
+        Err(PortError::NotImplemented("listTags"))
+    }
     /// Port forwarding rules, or with `static_nat` the static NAT (IP forwarding) rules.
     async fn list_forwarding_rules(
         &self,

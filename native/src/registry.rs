@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 use crate::types::{
     Account, AsyncJob, Capability, Cluster, DiskOffering, Domain, Event, ForwardingRule, Host,
     Hypervisor, JobSubmitted, LoginResponse, LogoutResponse, OsType, Pod, Project, PublicIpAddress,
-    ServiceOffering, SshKeyPair, Success, Template, User, UserKeys, VirtualMachine, Zone,
+    ServiceOffering, SshKeyPair, Success, Tag, Template, User, UserKeys, VirtualMachine, Zone,
 };
 use crate::wire::WireObject;
 use crate::Role;
@@ -169,6 +169,9 @@ pub enum Command {
     RegisterSshKeyPair,
     ListSshKeyPairs,
     DeleteSshKeyPair,
+    CreateTags,
+    DeleteTags,
+    ListTags,
 }
 
 /// One served command.
@@ -1474,6 +1477,81 @@ pub static COMMANDS: &[CommandSpec] = &[
         ],
         object: "",
         response: Success::FIELDS,
+    },
+    CommandSpec {
+        name: "createTags",
+        command: Command::CreateTags,
+        description: "Tags resources: UserVm, Template, Network, Vpc or SecurityGroup.",
+        since: "4.0.0",
+        is_async: true,
+        related: &["listTags", "deleteTags", "queryAsyncJobResult"],
+        access: Access::Anyone,
+        params: &[&[
+            required(
+                "resourceids",
+                StringList,
+                "The IDs of the resources, comma-separated",
+            ),
+            required(
+                "resourcetype",
+                Str,
+                "The type of the resources: UserVm, Template, Network, Vpc or SecurityGroup",
+            ),
+            required("tags", MapParam, "The tags: tags[0].key=k&tags[0].value=v"),
+            param("customer", Str, "Who the tags are for (not used)"),
+        ]],
+        object: "",
+        response: Success::FIELDS,
+    },
+    CommandSpec {
+        name: "deleteTags",
+        command: Command::DeleteTags,
+        description: "Removes tags from resources: the keys given, or every tag.",
+        since: "4.0.0",
+        is_async: true,
+        related: &["listTags", "createTags", "queryAsyncJobResult"],
+        access: Access::Anyone,
+        params: &[&[
+            required(
+                "resourceids",
+                StringList,
+                "The IDs of the resources, comma-separated",
+            ),
+            required("resourcetype", Str, "The type of the resources"),
+            param(
+                "tags",
+                MapParam,
+                "The tags to remove: tags[0].key=k (and tags[0].value=v to match a value)",
+            ),
+        ]],
+        object: "",
+        response: Success::FIELDS,
+    },
+    CommandSpec {
+        name: "listTags",
+        command: Command::ListTags,
+        description: "Lists resource tags.",
+        since: "4.0.0",
+        is_async: false,
+        related: &["createTags"],
+        access: Access::Anyone,
+        params: &[
+            LIST_PARAMS,
+            DOMAIN_SCOPE_PARAMS,
+            ACCOUNT_SCOPE_PARAMS,
+            &[
+                param("resourceid", Str, "List only tags of this resource"),
+                param(
+                    "resourcetype",
+                    Str,
+                    "List only tags of this type of resource",
+                ),
+                param("key", Str, "List only tags of this key"),
+                param("value", Str, "List only tags of this value"),
+            ],
+        ],
+        object: "tag",
+        response: Tag::FIELDS,
     },
 ];
 

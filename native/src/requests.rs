@@ -963,6 +963,57 @@ impl ListKeyPairs {
     }
 }
 
+/// `createTags` and `deleteTags`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagRequest {
+    pub resource_ids: Vec<String>,
+    /// CloudStack's resource type name (`UserVm`, `Template`, ...).
+    pub resource_type: String,
+    /// (key, value); a delete with an empty value removes the key whatever its value.
+    pub tags: Vec<(String, String)>,
+}
+
+impl TagRequest {
+    pub fn decode(args: &Args) -> Result<Self, ApiError> {
+        let r = Self {
+            resource_ids: args.list("resourceids"),
+            resource_type: args.string("resourcetype").unwrap_or_default(),
+            tags: tags(args),
+        };
+        if r.resource_ids.is_empty() {
+            return Err(ApiError::missing_parameter(args.command(), "resourceids"));
+        }
+        Ok(r)
+    }
+}
+
+/// `listTags`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListTags {
+    pub resource_id: Option<String>,
+    pub resource_type: Option<String>,
+    pub key: Option<String>,
+    pub value: Option<String>,
+    pub scope: Scope,
+    pub keyword: Option<String>,
+    pub page: Page,
+}
+
+impl ListTags {
+    pub fn decode(args: &Args) -> Result<Self, ApiError> {
+        let s = |n: &str| args.string(n).filter(|v| !v.is_empty());
+        Ok(Self {
+            resource_id: s("resourceid"),
+            resource_type: s("resourcetype"),
+            key: s("key"),
+            value: s("value"),
+            scope: Scope::decode(args)?,
+            keyword: args.keyword(),
+            page: args.page()?,
+        })
+    }
+}
+
 /// The domain a login names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DomainRef {

@@ -412,6 +412,17 @@ pub async fn instance_parts(db: &AnyPool, ids: &[&str]) -> CoreResult<InstancePa
     })
 }
 
+/// The owning account and EC2 id of a taggable resource, by the table that holds it
+/// (`instances`, `templates`, `networks`, `vpcs`, `security_groups`).
+pub async fn resource_owner(
+    db: &AnyPool,
+    table: &'static str,
+    id: &str,
+) -> CoreResult<Option<(String, String)>> {
+    let sql = format!("SELECT account_id, ec2_id FROM {table} WHERE id = $1");
+    Ok(sqlx::query_as(&sql).bind(id).fetch_optional(db).await?)
+}
+
 /// A filter over a log (jobs, events): whose entries, from when, and which page.
 #[derive(Debug, Clone, Default)]
 pub struct LogQuery {

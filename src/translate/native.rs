@@ -19,7 +19,7 @@ use cirrus_native::requests::{
     ListNamed, ListOwned, ListPublicIps, ListTemplates, ListVirtualMachines, Login, QueryJob,
     Scope, TemplateFilter, UpdateNamed, UpdateVirtualMachine, VmAction, VmRequest,
 };
-use cirrus_native::requests::{KeyPairRequest, ListKeyPairs};
+use cirrus_native::requests::{KeyPairRequest, ListKeyPairs, ListTags, TagRequest};
 use cirrus_native::types as wire;
 use cirrus_native::wire::Timestamp;
 use cirrus_native::{
@@ -40,6 +40,7 @@ use crate::model::scope::{
     self as listing, in_tree, InstanceParts, InstanceQuery, InstanceView, JobEntry, LogQuery,
     Visibility,
 };
+use crate::model::tag::{self, TaggedKind, TaggedResource};
 use crate::model::template::{Template, BUILTIN_TEMPLATE_NAME};
 use crate::model::{infra, offering, os_type, session};
 use crate::model::{keypair, network};
@@ -550,6 +551,32 @@ macro_rules! write_tx {
         $tx.commit().await.map_err(|e| port_error(e.into()))?;
         out
     }};
+}
+
+/// The taggable kinds: CloudStack's resource type name, the core's kind and its table.
+const TAGGABLE: &[(&str, TaggedKind, &str)] = &[
+    ("UserVm", TaggedKind::Instance, "instances"),
+    ("Template", TaggedKind::Template, "templates"),
+    ("Network", TaggedKind::Network, "networks"),
+    ("Vpc", TaggedKind::Vpc, "vpcs"),
+    (
+        "SecurityGroup",
+        TaggedKind::SecurityGroup,
+        "security_groups",
+    ),
+];
+
+fn taggable(resource_type: &str) -> Option<&'static (&'static str, TaggedKind, &'static str)> {
+    TAGGABLE
+        .iter()
+        .find(|(name, _, _)| name.eq_ignore_ascii_case(resource_type))
+}
+
+fn resource_type_of(kind: &str) -> String {
+    TAGGABLE
+        .iter()
+        .find(|(_, k, _)| k.as_str() == kind)
+        .map_or_else(|| kind.to_owned(), |(name, _, _)| (*name).to_owned())
 }
 
 fn key_pair_view(dir: &Directory, k: keypair::KeyPair) -> wire::SshKeyPair {
@@ -2385,6 +2412,129 @@ impl NativePort for Translator {
             )));
         }
         Ok(())
+    }
+
+    async fn change_tags(
+        &self,
+        caller: &Caller,
+        req: &TagRequest,
+        delete: bool,
+    ) -> Result<String, PortError> {
+        let &(type_name, kind, table) = taggable(&req.resource_type).ok_or_else(|| {
+            PortError::InvalidParameter(format!(
+                "Resource type {} is not one this cloud tags: use UserVm, Template, Network, Vpc \
+                 or SecurityGroup",
+                req.resource_type
+            ))
+        })?;
+        let dir = self.directory().await?;
+        let mut owned: Vec<(String, TaggedResource)> = Vec::new();
+        for id in &req.resource_ids {
+            let (account_id, ec2_id) = listing::resource_owner(self.pool(), table, id)
+                .await
+                .map_err(port_error)?
+                .ok_or_else(|| unknown("resourceids", id))?;
+            let mine = account_id == caller.account_id;
+            if !mine
+                && (caller.role == Role::User || !dir.admits(&caller_tree(caller), &account_id))
+            {
+                return Err(PortError::PermissionDenied(format!(
+                    "Account {} may not tag {type_name} {id}",
+                    caller.account_name
+                )));
+            }
+            owned.push((
+                account_id,
+                TaggedResource {
+                    kind,
+                    id: id.clone(),
+                    ec2_id,
+                },
+            ));
+        }
+        if !delete && req.tags.iter().any(|(k, _)| k.is_empty()) {
+            return Err(PortError::InvalidParameter(
+                "A tag key cannot be empty".into(),
+            ));
+        }
+        write_tx!(self, |tx| async {
+            for (account_id, r) in &owned {
+                if delete {
+                    let keys: Vec<(String, Option<String>)> = req
+                        .tags
+                        .iter()
+                        .map(|(k, v)| (k.clone(), (!v.is_empty()).then(|| v.clone())))
+                        .collect();
+                    tag::remove(&mut tx, std::slice::from_ref(&r.id), &keys).await?;
+                } else {
+                    tag::set(&mut tx, account_id, std::slice::from_ref(r), &req.tags).await?;
+                }
+            }
+            Ok::<_, CoreError>(())
+        }
+        .await);
+        let command = if delete {
+            JobCommand::DeleteTags
+        } else {
+            JobCommand::CreateTags
+        };
+        let job = NewApiJob {
+            command: command.api_name(),
+            account_id: &caller.account_id,
+            user_id: &caller.user_id,
+            instance_id: None,
+        };
+        self.record_job(None, job).await
+    }
+
+    async fn list_tags(
+        &self,
+        caller: &Caller,
+        req: &ListTags,
+    ) -> Result<Listing<wire::Tag>, PortError> {
+        let dir = self.directory().await?;
+        let visibility = self.visibility(&dir, caller, &req.scope, false)?;
+        let kind = match &req.resource_type {
+            Some(t) => Some(taggable(t).map(|(_, k, _)| k.as_str()).ok_or_else(|| {
+                PortError::InvalidParameter(format!("Resource type {t} has no tags here"))
+            })?),
+            None => None,
+        };
+        let mut items = Vec::new();
+        for a in dir
+            .accounts
+            .iter()
+            .filter(|a| dir.admits(&visibility, &a.id))
+        {
+            let domain = dir.domain(&a.domain_id);
+            for t in tag::of_account(self.pool(), &a.id)
+                .await
+                .map_err(port_error)?
+            {
+                let admitted = kind.is_none_or(|k| t.resource_kind == k)
+                    && same(req.resource_id.as_ref(), &t.resource_id)
+                    && same(req.key.as_ref(), &t.tag_key)
+                    && same(req.value.as_ref(), &t.tag_value)
+                    && keyword_matches(req.keyword.as_deref(), &[&t.tag_key, &t.tag_value]);
+                // Only the kinds this door names (EC2 tags other kinds too).
+                if admitted
+                    && TAGGABLE
+                        .iter()
+                        .any(|(_, k, _)| k.as_str() == t.resource_kind)
+                {
+                    items.push(wire::Tag {
+                        key: t.tag_key,
+                        value: t.tag_value,
+                        resourcetype: resource_type_of(&t.resource_kind),
+                        resourceid: t.resource_id,
+                        account: a.name.clone(),
+                        domainid: a.domain_id.clone(),
+                        domain: domain.map(|d| d.name.clone()).unwrap_or_default(),
+                    });
+                }
+            }
+        }
+        Ok(req.page.slice(items))
     }
 
     async fn list_forwarding_rules(
