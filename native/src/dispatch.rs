@@ -13,8 +13,8 @@ use crate::requests::{
     AccountAction, AccountChange, ById, ChangeServiceOffering, CreateAccount, CreateDiskOffering,
     CreateDomain, CreateServiceOffering, CreateUser, DeployVirtualMachine, GetUser, KeyPairRequest,
     ListDomains, ListForwardingRules, ListHypervisors, ListInfra, ListKeyPairs, ListLog, ListNamed,
-    ListOwned, ListPublicIps, ListTags, ListTemplates, ListVirtualMachines, QueryJob, TagRequest,
-    UpdateAccount, UpdateNamed, UpdateUser, UpdateVirtualMachine, VmAction, VmRequest,
+    ListNetworks, ListOwned, ListPublicIps, ListTags, ListTemplates, ListVirtualMachines, QueryJob,
+    TagRequest, UpdateAccount, UpdateNamed, UpdateUser, UpdateVirtualMachine, VmAction, VmRequest,
 };
 use crate::types::{AsyncJob, JobSubmitted};
 use crate::wire::Timestamp;
@@ -448,6 +448,18 @@ pub(crate) async fn run<P: NativePort + ?Sized>(
         Command::ListTags => {
             let req = ListTags::decode(args)?;
             list(spec, port.list_tags(caller, &req).await.map_err(fail)?)
+        }
+        Command::ListNetworks => {
+            let req = ListNetworks::decode(args)?;
+            list(spec, port.list_networks(caller, &req).await.map_err(fail)?)
+        }
+        Command::ListVpcs => {
+            let req = ListNetworks::decode(args)?;
+            list(spec, port.list_vpcs(caller, &req).await.map_err(fail)?)
+        }
+        Command::ListNics => {
+            let req = ListNetworks::decode(args)?;
+            list(spec, port.list_nics(caller, &req).await.map_err(fail)?)
         }
         Command::ListPortForwardingRules | Command::ListIpForwardingRules => {
             let req = ListForwardingRules::decode(args)?;

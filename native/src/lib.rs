@@ -541,6 +541,27 @@ pub trait NativePort: Send + Sync + 'static {
     ) -> PortResult<Listing<types::Tag>> {
         Err(PortError::NotImplemented("listTags"))
     }
+    async fn list_networks(
+        &self,
+        _caller: &Caller,
+        _req: &requests::ListNetworks,
+    ) -> PortResult<Listing<types::Network>> {
+        Err(PortError::NotImplemented("listNetworks"))
+    }
+    async fn list_vpcs(
+        &self,
+        _caller: &Caller,
+        _req: &requests::ListNetworks,
+    ) -> PortResult<Listing<types::VpcInfo>> {
+        Err(PortError::NotImplemented("listVPCs"))
+    }
+    async fn list_nics(
+        &self,
+        _caller: &Caller,
+        _req: &requests::ListNetworks,
+    ) -> PortResult<Listing<types::Nic>> {
+        Err(PortError::NotImplemented("listNics"))
+    }
     /// Port forwarding rules, or with `static_nat` the static NAT (IP forwarding) rules.
     async fn list_forwarding_rules(
         &self,

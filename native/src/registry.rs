@@ -14,8 +14,9 @@ use serde_json::{json, Map, Value};
 
 use crate::types::{
     Account, AsyncJob, Capability, Cluster, DiskOffering, Domain, Event, ForwardingRule, Host,
-    Hypervisor, JobSubmitted, LoginResponse, LogoutResponse, OsType, Pod, Project, PublicIpAddress,
-    ServiceOffering, SshKeyPair, Success, Tag, Template, User, UserKeys, VirtualMachine, Zone,
+    Hypervisor, JobSubmitted, LoginResponse, LogoutResponse, Network, Nic, OsType, Pod, Project,
+    PublicIpAddress, ServiceOffering, SshKeyPair, Success, Tag, Template, User, UserKeys,
+    VirtualMachine, VpcInfo, Zone,
 };
 use crate::wire::WireObject;
 use crate::Role;
@@ -172,6 +173,9 @@ pub enum Command {
     CreateTags,
     DeleteTags,
     ListTags,
+    ListNetworks,
+    ListVpcs,
+    ListNics,
 }
 
 /// One served command.
@@ -1552,6 +1556,62 @@ pub static COMMANDS: &[CommandSpec] = &[
         ],
         object: "tag",
         response: Tag::FIELDS,
+    },
+    CommandSpec {
+        name: "listNetworks",
+        command: Command::ListNetworks,
+        description: "Lists guest networks: each account's default network per zone and VPC tiers.",
+        since: "",
+        is_async: false,
+        related: &["listVPCs", "listNics"],
+        access: Access::Anyone,
+        params: &[
+            LIST_PARAMS,
+            DOMAIN_SCOPE_PARAMS,
+            ACCOUNT_SCOPE_PARAMS,
+            &[
+                param("id", Uuid, "The ID of the network"),
+                param("zoneid", Uuid, "List only networks of this zone"),
+                param("vpcid", Uuid, "List only tiers of this VPC"),
+            ],
+        ],
+        object: "network",
+        response: Network::FIELDS,
+    },
+    CommandSpec {
+        name: "listVPCs",
+        command: Command::ListVpcs,
+        description: "Lists VPCs.",
+        since: "4.0.0",
+        is_async: false,
+        related: &["listNetworks"],
+        access: Access::Anyone,
+        params: &[
+            LIST_PARAMS,
+            DOMAIN_SCOPE_PARAMS,
+            ACCOUNT_SCOPE_PARAMS,
+            &[param("id", Uuid, "The ID of the VPC")],
+        ],
+        object: "vpc",
+        response: VpcInfo::FIELDS,
+    },
+    CommandSpec {
+        name: "listNics",
+        command: Command::ListNics,
+        description: "Lists the NICs of an instance.",
+        since: "4.2.0",
+        is_async: false,
+        related: &["listVirtualMachines", "listNetworks"],
+        access: Access::Anyone,
+        params: &[
+            LIST_PARAMS,
+            &[
+                required("virtualmachineid", Uuid, "The ID of the instance"),
+                param("nicid", Uuid, "The ID of one NIC"),
+            ],
+        ],
+        object: "nic",
+        response: Nic::FIELDS,
     },
 ];
 

@@ -1014,6 +1014,33 @@ impl ListTags {
     }
 }
 
+/// `listNetworks`, `listVPCs` and `listNics`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ListNetworks {
+    pub id: Option<String>,
+    pub zone_id: Option<String>,
+    pub vpc_id: Option<String>,
+    /// `listNics`: the instance whose NICs to list.
+    pub virtual_machine_id: Option<String>,
+    pub scope: Scope,
+    pub keyword: Option<String>,
+    pub page: Page,
+}
+
+impl ListNetworks {
+    pub fn decode(args: &Args) -> Result<Self, ApiError> {
+        Ok(Self {
+            id: args.string("id").or_else(|| args.string("nicid")),
+            zone_id: args.string("zoneid"),
+            vpc_id: args.string("vpcid"),
+            virtual_machine_id: args.string("virtualmachineid"),
+            scope: Scope::decode(args)?,
+            keyword: args.keyword(),
+            page: args.page()?,
+        })
+    }
+}
+
 /// The domain a login names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DomainRef {

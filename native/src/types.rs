@@ -481,3 +481,42 @@ wire_object! {
         domain: String = "string", "the name of that account's domain";
     }
 }
+
+wire_object! {
+    /// A guest network: a tier of a VPC in one zone.
+    pub struct Network {
+        id: String = "string", "the ID of the network";
+        name: String = "string", "the name of the network";
+        displaytext: String = "string", "a description of the network";
+        cidr: String = "string", "the network's IPv4 CIDR";
+        gateway: String = "string", "the network's gateway";
+        netmask: String = "string", "the network's netmask";
+        zoneid: String = "string", "the ID of the network's zone";
+        zonename: String = "string", "the name of the network's zone";
+        r#type as "type": String = "string", "Isolated, Shared or L2";
+        traffictype: String = "string", "Guest";
+        state: String = "string", "Allocated, Implemented, ...";
+        vpcid: String = "string", "the ID of the network's VPC";
+        isdefault: bool = "boolean", "true for the account's default network in its zone";
+        account: String = "string", "the account owning the network";
+        domainid: String = "string", "the ID of that account's domain";
+        domain: String = "string", "the name of that account's domain";
+        tags: Vec<Tag> = "list", "the tags of the network";
+    }
+}
+
+wire_object! {
+    /// A VPC.
+    pub struct VpcInfo {
+        id: String = "string", "the ID of the VPC";
+        name: String = "string", "the name of the VPC";
+        displaytext: String = "string", "a description of the VPC";
+        cidr: String = "string", "the VPC's IPv4 CIDR";
+        state: String = "string", "Enabled or Inactive";
+        account: String = "string", "the account owning the VPC";
+        domainid: String = "string", "the ID of that account's domain";
+        domain: String = "string", "the name of that account's domain";
+        network: Vec<Network> = "list", "the VPC's networks (tiers)";
+        tags: Vec<Tag> = "list", "the tags of the VPC";
+    }
+}

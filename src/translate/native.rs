@@ -19,7 +19,7 @@ use cirrus_native::requests::{
     ListNamed, ListOwned, ListPublicIps, ListTemplates, ListVirtualMachines, Login, QueryJob,
     Scope, TemplateFilter, UpdateNamed, UpdateVirtualMachine, VmAction, VmRequest,
 };
-use cirrus_native::requests::{KeyPairRequest, ListKeyPairs, ListTags, TagRequest};
+use cirrus_native::requests::{KeyPairRequest, ListKeyPairs, ListNetworks, ListTags, TagRequest};
 use cirrus_native::types as wire;
 use cirrus_native::wire::Timestamp;
 use cirrus_native::{
@@ -579,6 +579,59 @@ fn resource_type_of(kind: &str) -> String {
         .map_or_else(|| kind.to_owned(), |(name, _, _)| (*name).to_owned())
 }
 
+fn tag_views(
+    pairs: Option<&Vec<(String, String)>>,
+    resource_type: &str,
+    resource_id: &str,
+    account: &Account,
+    domain: Option<&Domain>,
+) -> Vec<wire::Tag> {
+    pairs
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| wire::Tag {
+            key: k.clone(),
+            value: v.clone(),
+            resourcetype: resource_type.to_owned(),
+            resourceid: resource_id.to_owned(),
+            account: account.name.clone(),
+            domainid: account.domain_id.clone(),
+            domain: domain.map(|d| d.name.clone()).unwrap_or_default(),
+        })
+        .collect()
+}
+
+fn network_view(
+    n: &network::Network,
+    account: &Account,
+    domain: Option<&Domain>,
+    zone_names: &HashMap<String, String>,
+    tags: Option<&Vec<(String, String)>>,
+) -> wire::Network {
+    let cidr = network::Cidr::parse(&n.cidr);
+    wire::Network {
+        id: n.id.clone(),
+        name: n.ec2_id.clone(),
+        displaytext: format!("{} in {}", n.ec2_id, n.cidr),
+        cidr: n.cidr.clone(),
+        gateway: cidr
+            .map(|c| std::net::Ipv4Addr::from(c.base.wrapping_add(1)).to_string())
+            .unwrap_or_default(),
+        netmask: cidr.map(|c| netmask(c.prefix)).unwrap_or_default(),
+        zoneid: n.zone_id.clone(),
+        zonename: zone_names.get(&n.zone_id).cloned().unwrap_or_default(),
+        r#type: "Isolated".to_owned(),
+        traffictype: "Guest".to_owned(),
+        state: "Implemented".to_owned(),
+        vpcid: n.vpc_id.clone(),
+        isdefault: n.is_default(),
+        account: account.name.clone(),
+        domainid: account.domain_id.clone(),
+        domain: domain.map(|d| d.name.clone()).unwrap_or_default(),
+        tags: tag_views(tags, "Network", &n.id, account, domain),
+    }
+}
+
 fn key_pair_view(dir: &Directory, k: keypair::KeyPair) -> wire::SshKeyPair {
     let account = dir.account(&k.account_id);
     let domain = dir.domain_of_account(&k.account_id);
@@ -989,6 +1042,81 @@ impl Translator {
         let d = dir.domain(id).ok_or_else(|| unknown(param, id))?;
         self.admin_over(caller, &d.path, &format!("domain {}", d.name))?;
         Ok(d)
+    }
+
+    /// The networks and the VPCs a network listing covers (the caller's own default VPC is
+    /// made first, as EC2 makes it on first sight).
+    async fn networks_and_vpcs(
+        &self,
+        caller: &Caller,
+        req: &ListNetworks,
+    ) -> Result<(Vec<wire::Network>, Vec<wire::VpcInfo>), PortError> {
+        network::ensure_default_vpc(&self.cloud.store, &caller.account_id)
+            .await
+            .map_err(port_error)?;
+        let dir = self.directory().await?;
+        let visibility = self.visibility(&dir, caller, &req.scope, req.id.is_some())?;
+        let zones = infra::list_zones(self.pool()).await.map_err(port_error)?;
+        check_known("zoneid", req.zone_id.as_ref(), &zones, |z| &z.id)?;
+        let zone_names: HashMap<String, String> =
+            zones.into_iter().map(|z| (z.id, z.name)).collect();
+        let (mut nets, mut vpcs, mut all_ids) = (Vec::new(), Vec::new(), Vec::new());
+        for a in dir
+            .accounts
+            .iter()
+            .filter(|a| dir.admits(&visibility, &a.id))
+        {
+            let domain = dir.domain(&a.domain_id);
+            let pool = self.pool();
+            let networks = network::networks_of_account(pool, &a.id)
+                .await
+                .map_err(port_error)?;
+            let net_tags = tag::by_resource(pool, &a.id, TaggedKind::Network)
+                .await
+                .map_err(port_error)?;
+            let vpc_tags = tag::by_resource(pool, &a.id, TaggedKind::Vpc)
+                .await
+                .map_err(port_error)?;
+            let views: Vec<wire::Network> = networks
+                .iter()
+                .map(|n| network_view(n, a, domain, &zone_names, net_tags.get(&n.id)))
+                .collect();
+            all_ids.extend(networks.iter().map(|n| n.id.clone()));
+            for v in network::vpcs_of_account(pool, &a.id)
+                .await
+                .map_err(port_error)?
+            {
+                all_ids.push(v.id.clone());
+                if !same(req.id.as_ref(), &v.id) {
+                    continue;
+                }
+                vpcs.push(wire::VpcInfo {
+                    name: v.ec2_id.clone(),
+                    displaytext: format!("{} ({})", v.ec2_id, v.cidr),
+                    cidr: v.cidr.clone(),
+                    state: "Enabled".to_owned(),
+                    account: a.name.clone(),
+                    domainid: a.domain_id.clone(),
+                    domain: domain.map(|d| d.name.clone()).unwrap_or_default(),
+                    network: views.iter().filter(|n| n.vpcid == v.id).cloned().collect(),
+                    tags: tag_views(vpc_tags.get(&v.id), "Vpc", &v.id, a, domain),
+                    id: v.id,
+                });
+            }
+            nets.extend(views.into_iter().filter(|n| {
+                same(req.id.as_ref(), &n.id)
+                    && same(req.zone_id.as_ref(), &n.zoneid)
+                    && same(req.vpc_id.as_ref(), &n.vpcid)
+                    && keyword_matches(req.keyword.as_deref(), &[&n.name, &n.cidr])
+            }));
+        }
+        if let Some(id) = req.id.as_ref().or(req.vpc_id.as_ref()) {
+            if !all_ids.contains(id) {
+                let param = if req.id.is_some() { "id" } else { "vpcid" };
+                return Err(unknown(param, id));
+            }
+        }
+        Ok((nets, vpcs))
     }
 
     fn log_query(
@@ -2534,6 +2662,43 @@ impl NativePort for Translator {
                 }
             }
         }
+        Ok(req.page.slice(items))
+    }
+
+    async fn list_networks(
+        &self,
+        caller: &Caller,
+        req: &ListNetworks,
+    ) -> Result<Listing<wire::Network>, PortError> {
+        Ok(req.page.slice(self.networks_and_vpcs(caller, req).await?.0))
+    }
+
+    async fn list_vpcs(
+        &self,
+        caller: &Caller,
+        req: &ListNetworks,
+    ) -> Result<Listing<wire::VpcInfo>, PortError> {
+        Ok(req.page.slice(self.networks_and_vpcs(caller, req).await?.1))
+    }
+
+    async fn list_nics(
+        &self,
+        caller: &Caller,
+        req: &ListNetworks,
+    ) -> Result<Listing<wire::Nic>, PortError> {
+        let id = req.virtual_machine_id.clone().unwrap_or_default();
+        let v = self.actionable(caller, "virtualmachineid", &id).await?;
+        let parts = listing::instance_parts(self.pool(), &[&v.id])
+            .await
+            .map_err(port_error)?;
+        let (nics, _, _) = vm_parts(&v, &parts);
+        if let Some(nic) = &req.id {
+            check_known("nicid", Some(nic), &nics, |n| &n.id)?;
+        }
+        let items = nics
+            .into_iter()
+            .filter(|n| same(req.id.as_ref(), &n.id))
+            .collect();
         Ok(req.page.slice(items))
     }
 
