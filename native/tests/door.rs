@@ -840,7 +840,10 @@ async fn async_commands_answer_their_job() {
     let r = get(&port, &deploy(ADMIN_KEY, ADMIN_SECRET, ZONE_IDS[2])).await;
     assert_eq!(r.status, 533);
     let e = &r.json()["deployvirtualmachineresponse"];
-    assert_eq!((e["errorcode"].as_u64(), e["cserrorcode"].as_u64()), (Some(533), Some(4335)));
+    assert_eq!(
+        (e["errorcode"].as_u64(), e["cserrorcode"].as_u64()),
+        (Some(533), Some(4335))
+    );
     assert!(e["errortext"].as_str().unwrap_or("").contains("host h1"));
     let r = get(&port, &deploy(USER_KEY, USER_SECRET, ZONE_IDS[2])).await;
     assert_eq!(r.status, 533);
