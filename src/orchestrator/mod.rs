@@ -601,6 +601,23 @@ impl Orchestrator {
         })
     }
 
+    /// The tail of an instance's console, as its host's driver keeps it (empty when the
+    /// driver keeps none, as the simulator does, or the guest has not run here).
+    pub async fn console_output(&self, i: &InstanceRow) -> CoreResult<Vec<u8>> {
+        let Some(driver) = Hypervisor::parse(&i.hypervisor).and_then(|h| self.drivers.get(h))
+        else {
+            return Ok(Vec::new());
+        };
+        match driver.console_output(&i.id).await {
+            Ok(output) => Ok(output.unwrap_or_default()),
+            Err(crate::driver::DriverError::NoSuchGuest) => Ok(Vec::new()),
+            Err(e) => Err(CoreError::Internal(format!(
+                "reading the console of {}: {e}",
+                i.ec2_id
+            ))),
+        }
+    }
+
     async fn event(
         &self,
         db: &mut AnyConnection,
@@ -638,7 +655,11 @@ impl Orchestrator {
         let lease_ms = self.config.job_lease.as_millis() as i64;
         loop {
             let free = slots.available_permits() as i64;
-            let claimed = if free > 0 { self.claim(lease_ms, free).await } else { Ok(Vec::new()) };
+            let claimed = if free > 0 {
+                self.claim(lease_ms, free).await
+            } else {
+                Ok(Vec::new())
+            };
             let got = match claimed {
                 Ok(jobs) => jobs,
                 Err(e) => {
@@ -1297,13 +1318,19 @@ mod tests {
         let f = fixture(SimulatorBehaviour::default()).await;
         // A second server on the same database, whose workers never run: it claims the start
         // job and then "dies" holding it.
-        let dead = Orchestrator::new(f.store.clone(), Drivers::default(), OrchestratorConfig::default());
+        let dead = Orchestrator::new(
+            f.store.clone(),
+            Drivers::default(),
+            OrchestratorConfig::default(),
+        );
         let mut spec = f.spec(1, 1);
         spec.start = false;
         let launched = f.orchestrator.launch(spec).await.unwrap();
         let id = launched.instances[0].id.clone();
-        let host: (String,) =
-            sqlx::query_as("SELECT id FROM hosts LIMIT 1").fetch_one(&f.store.pool).await.unwrap();
+        let host: (String,) = sqlx::query_as("SELECT id FROM hosts LIMIT 1")
+            .fetch_one(&f.store.pool)
+            .await
+            .unwrap();
         let mut tx = f.store.begin_write().await.unwrap();
         sqlx::query(
             "UPDATE instances SET state = 'Starting', target_state = 'Running', host_id = $2 \
@@ -1314,14 +1341,26 @@ mod tests {
         .execute(&mut *tx)
         .await
         .unwrap();
-        let job = jobs::enqueue(&mut tx, &JobKind::StartInstance, Some(&id), &f.account_id, &f.user_id, 60_000)
+        let job = jobs::enqueue(
+            &mut tx,
+            &JobKind::StartInstance,
+            Some(&id),
+            &f.account_id,
+            &f.user_id,
+            60_000,
+        )
+        .await
+        .unwrap();
+        // In the same transaction, so the live server's workers never see the job queued.
+        let claimed = jobs::claim(&mut tx, &dead.server_id, 300, 10)
             .await
             .unwrap();
-        // In the same transaction, so the live server's workers never see the job queued.
-        let claimed = jobs::claim(&mut tx, &dead.server_id, 300, 10).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(claimed.len(), 1);
-        assert_eq!(jobs::get(&f.store.pool, &job).await.unwrap().state, jobs::JobState::Running);
+        assert_eq!(
+            jobs::get(&f.store.pool, &job).await.unwrap().state,
+            jobs::JobState::Running
+        );
         f.wait_for(&id, InstanceState::Running).await;
         let done = jobs::get(&f.store.pool, &job).await.unwrap();
         assert_eq!(done.state, jobs::JobState::Succeeded);
@@ -1417,9 +1456,18 @@ mod probe {
             host_memory_gib: 256,
             behaviour: SimulatorBehaviour::default(),
         };
-        crate::bootstrap::first_run(&store, "us-east-1", "us-east-1a", &sim).await.unwrap();
-        let drivers = Drivers::new(vec![Arc::new(Simulator::new(store.clone(), SimulatorBehaviour::default()))]);
-        let orchestrator = Arc::new(Orchestrator::new(store.clone(), drivers, OrchestratorConfig::default()));
+        crate::bootstrap::first_run(&store, "us-east-1", "us-east-1a", &sim)
+            .await
+            .unwrap();
+        let drivers = Drivers::new(vec![Arc::new(Simulator::new(
+            store.clone(),
+            SimulatorBehaviour::default(),
+        ))]);
+        let orchestrator = Arc::new(Orchestrator::new(
+            store.clone(),
+            drivers,
+            OrchestratorConfig::default(),
+        ));
         orchestrator.spawn();
         let (account_id, user_id): (String, String) =
             sqlx::query_as("SELECT account_id, id FROM users WHERE username = 'admin'")
@@ -1432,7 +1480,10 @@ mod probe {
             .into_iter()
             .find(|o| o.name == "t3.nano")
             .unwrap();
-        let template = template::list_visible(&store.pool, &account_id).await.unwrap().remove(0);
+        let template = template::list_visible(&store.pool, &account_id)
+            .await
+            .unwrap()
+            .remove(0);
         let started = std::time::Instant::now();
         for _ in 0..20 {
             let spec = LaunchSpec {
@@ -1454,12 +1505,16 @@ mod probe {
         }
         let launched = started.elapsed();
         loop {
-            let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM instances WHERE state = 'Running'")
-                .fetch_one(&store.pool)
-                .await
-                .unwrap();
+            let (n,): (i64,) =
+                sqlx::query_as("SELECT COUNT(*) FROM instances WHERE state = 'Running'")
+                    .fetch_one(&store.pool)
+                    .await
+                    .unwrap();
             if n == 10_000 || started.elapsed() > Duration::from_secs(300) {
-                let line = format!("launched in {launched:?}; {n} running after {:?}", started.elapsed());
+                let line = format!(
+                    "launched in {launched:?}; {n} running after {:?}",
+                    started.elapsed()
+                );
                 let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
                 break;
             }

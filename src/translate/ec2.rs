@@ -285,10 +285,12 @@ impl Ec2Port for Translator {
     }
 
     async fn console_output(&self, caller: &Caller, id: &str) -> Result<Vec<u8>, Ec2Error> {
-        self.own_instance(caller, id).await?;
-        // LIMITATION: the orchestrator does not expose its drivers' console_output yet, so
-        // every instance answers an empty console (which is what the simulator keeps anyway).
-        Ok(Vec::new())
+        let instance = self.own_instance(caller, id).await?;
+        self.cloud
+            .orchestrator
+            .console_output(&instance)
+            .await
+            .map_err(core)
     }
 
     async fn instance_attributes(
