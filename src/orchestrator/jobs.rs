@@ -205,7 +205,12 @@ const CLAIMABLE: &str = "\
     ORDER BY j.created_ms, j.id LIMIT $2";
 
 /// Takes up to `limit` jobs under a lease for `owner`.
-pub async fn claim(db: &mut AnyConnection, owner: &str, lease_ms: i64, limit: i64) -> CoreResult<Vec<Job>> {
+pub async fn claim(
+    db: &mut AnyConnection,
+    owner: &str,
+    lease_ms: i64,
+    limit: i64,
+) -> CoreResult<Vec<Job>> {
     let now = now_ms();
     let ids: Vec<(String,)> = sqlx::query_as(CLAIMABLE)
         .bind(now)
