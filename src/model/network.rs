@@ -352,6 +352,39 @@ pub async fn allocate_address(db: &mut AnyConnection, network: &Network) -> Core
             network.id, network.cidr
         ))
     })?;
+    if let Some(ip) = lowest_free(db, network, &cidr).await? {
+        return Ok(ip);
+    }
+    // Full: take back the addresses of expunged instances, then look again. Only here, since
+    // the sweep reads every interface of the network.
+    reclaim_addresses(db, network).await?;
+    lowest_free(db, network, &cidr).await?.ok_or_else(|| {
+        CoreError::InsufficientCapacity(format!(
+            "the network {} ({}) has no free address left",
+            network.ec2_id, network.cidr
+        ))
+    })
+}
+
+async fn lowest_free(
+    db: &mut AnyConnection,
+    network: &Network,
+    cidr: &Cidr,
+) -> CoreResult<Option<Ipv4Addr>> {
+    let used: Vec<(String,)> =
+        sqlx::query_as("SELECT private_ip FROM network_interfaces WHERE network_id = $1")
+            .bind(&network.id)
+            .fetch_all(&mut *db)
+            .await?;
+    let used: std::collections::HashSet<Ipv4Addr> = used
+        .into_iter()
+        .filter_map(|(ip,)| ip.parse().ok())
+        .collect();
+    Ok(cidr.usable().find(|ip| !used.contains(ip)))
+}
+
+/// Frees the interfaces (and so the addresses) of instances that no longer exist.
+async fn reclaim_addresses(db: &mut AnyConnection, network: &Network) -> CoreResult<()> {
     sqlx::query(
         "DELETE FROM interface_security_groups WHERE interface_id IN (SELECT n.id FROM \
          network_interfaces n WHERE n.network_id = $1 AND NOT EXISTS \
@@ -367,21 +400,7 @@ pub async fn allocate_address(db: &mut AnyConnection, network: &Network) -> Core
     .bind(&network.id)
     .execute(&mut *db)
     .await?;
-    let used: Vec<(String,)> =
-        sqlx::query_as("SELECT private_ip FROM network_interfaces WHERE network_id = $1")
-            .bind(&network.id)
-            .fetch_all(&mut *db)
-            .await?;
-    let used: std::collections::HashSet<Ipv4Addr> = used
-        .into_iter()
-        .filter_map(|(ip,)| ip.parse().ok())
-        .collect();
-    cidr.usable().find(|ip| !used.contains(ip)).ok_or_else(|| {
-        CoreError::InsufficientCapacity(format!(
-            "the network {} ({}) has no free address left",
-            network.ec2_id, network.cidr
-        ))
-    })
+    Ok(())
 }
 
 /// A locally administered MAC address for a new interface.
