@@ -1114,30 +1114,24 @@ mod tests {
     use crate::driver::simulator::{Simulator, SimulatorBehaviour};
     use crate::model::{offering, template};
 
-    struct Fixture {
+    pub(super) struct Fixture {
         _dir: tempfile::TempDir,
-        store: Store,
-        orchestrator: Arc<Orchestrator>,
+        pub(super) store: Store,
+        pub(super) orchestrator: Arc<Orchestrator>,
         account_id: String,
         user_id: String,
         offering: ServiceOffering,
         template: Template,
     }
 
+    /// Two small hosts (2 vCPU, 4 GiB) at over-commit 1, t3.small instances.
     async fn fixture(behaviour: SimulatorBehaviour) -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let store = Store::open(&url).await.unwrap();
         let sim = SimulatorConfig {
             hosts: 2,
             host_cpus: 2,
             host_memory_gib: 4,
-            behaviour: behaviour.clone(),
+            behaviour,
         };
-        crate::bootstrap::first_run(&store, "us-east-1", "us-east-1a", &sim)
-            .await
-            .unwrap();
-        let drivers = Drivers::new(vec![Arc::new(Simulator::new(store.clone(), behaviour))]);
         let config = OrchestratorConfig {
             overcommit: Overcommit {
                 cpu: 1.0,
@@ -1146,6 +1140,22 @@ mod tests {
             sweep_interval: Duration::from_millis(100),
             ..OrchestratorConfig::default()
         };
+        fixture_with(sim, config, "t3.small").await
+    }
+
+    pub(super) async fn fixture_with(
+        sim: SimulatorConfig,
+        config: OrchestratorConfig,
+        offering_name: &str,
+    ) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::open(&url).await.unwrap();
+        crate::bootstrap::first_run(&store, "us-east-1", "us-east-1a", &sim)
+            .await
+            .unwrap();
+        let simulator = Simulator::new(store.clone(), sim.behaviour.clone());
+        let drivers = Drivers::new(vec![Arc::new(simulator)]);
         let orchestrator = Arc::new(Orchestrator::new(store.clone(), drivers, config));
         orchestrator.spawn();
         let (account_id, user_id): (String, String) =
@@ -1157,7 +1167,7 @@ mod tests {
             .await
             .unwrap()
             .into_iter()
-            .find(|o| o.name == "t3.small")
+            .find(|o| o.name == offering_name)
             .unwrap();
         let template = template::list_visible(&store.pool, &account_id)
             .await
@@ -1175,7 +1185,7 @@ mod tests {
     }
 
     impl Fixture {
-        fn spec(&self, min: u32, max: u32) -> LaunchSpec {
+        pub(super) fn spec(&self, min: u32, max: u32) -> LaunchSpec {
             LaunchSpec {
                 account_id: self.account_id.clone(),
                 user_id: self.user_id.clone(),
@@ -1437,71 +1447,27 @@ mod tests {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // a failed step ends the probe
 mod probe {
+    use super::tests::fixture_with;
     use super::*;
     use crate::config::SimulatorConfig;
-    use crate::driver::simulator::{Simulator, SimulatorBehaviour};
-    use crate::model::{offering, template};
+    use crate::driver::simulator::SimulatorBehaviour;
 
     /// How fast the orchestrator alone takes 10,000 simulated instances to Running. Not a test
     /// of correctness: run with `cargo test --release -- --ignored probe --nocapture`.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "a measurement, not a test"]
     async fn ten_thousand_instances() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let store = Store::open(&url).await.unwrap();
         let sim = SimulatorConfig {
             hosts: 100,
             host_cpus: 64,
             host_memory_gib: 256,
             behaviour: SimulatorBehaviour::default(),
         };
-        crate::bootstrap::first_run(&store, "us-east-1", "us-east-1a", &sim)
-            .await
-            .unwrap();
-        let drivers = Drivers::new(vec![Arc::new(Simulator::new(
-            store.clone(),
-            SimulatorBehaviour::default(),
-        ))]);
-        let orchestrator = Arc::new(Orchestrator::new(
-            store.clone(),
-            drivers,
-            OrchestratorConfig::default(),
-        ));
-        orchestrator.spawn();
-        let (account_id, user_id): (String, String) =
-            sqlx::query_as("SELECT account_id, id FROM users WHERE username = 'admin'")
-                .fetch_one(&store.pool)
-                .await
-                .unwrap();
-        let offering = offering::list_service_offerings(&store.pool)
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|o| o.name == "t3.nano")
-            .unwrap();
-        let template = template::list_visible(&store.pool, &account_id)
-            .await
-            .unwrap()
-            .remove(0);
+        let f = fixture_with(sim, OrchestratorConfig::default(), "t3.nano").await;
+        let (store, orchestrator) = (&f.store, &f.orchestrator);
         let started = std::time::Instant::now();
         for _ in 0..20 {
-            let spec = LaunchSpec {
-                account_id: account_id.clone(),
-                user_id: user_id.clone(),
-                zone_id: None,
-                offering: offering.clone(),
-                template: template.clone(),
-                min_count: 500,
-                max_count: 500,
-                name: None,
-                display_name: None,
-                user_data: None,
-                key_name: None,
-                client_token: None,
-                start: true,
-            };
-            orchestrator.launch(spec).await.unwrap();
+            orchestrator.launch(f.spec(500, 500)).await.unwrap();
         }
         let launched = started.elapsed();
         loop {
