@@ -1018,10 +1018,10 @@ impl Orchestrator {
     /// Marks stopped every instance the database thinks is running but whose host says is not.
     pub async fn reconcile(&self) -> CoreResult<()> {
         for driver in self.drivers.all() {
-            let powered = driver
-                .power_states()
-                .await
-                .map_err(|e| CoreError::Internal(e.to_string()))?;
+            // The database first, the hosts second: an instance is Running in the database
+            // only after its guest started, so a guest missing from the later look at the
+            // hosts is really gone. (The other order took instances that came up between the
+            // two reads for guests that had stopped.)
             let running: Vec<InstanceRow> = sqlx::query_as(
                 "SELECT * FROM instances WHERE hypervisor = $1 AND state = 'Running' \
                  AND target_state IS NULL",
@@ -1029,6 +1029,10 @@ impl Orchestrator {
             .bind(driver.hypervisor().as_str())
             .fetch_all(&self.store.pool)
             .await?;
+            let powered = driver
+                .power_states()
+                .await
+                .map_err(|e| CoreError::Internal(e.to_string()))?;
             for row in running {
                 if powered.get(&row.id) == Some(&PowerState::Running) {
                     continue;
