@@ -618,6 +618,19 @@ impl Orchestrator {
         }
     }
 
+    /// Records that an operation on an instance completed: `VM.START`, "started", ...
+    async fn completed(
+        &self,
+        db: &mut AnyConnection,
+        i: &InstanceRow,
+        kind: &str,
+        done: &str,
+    ) -> CoreResult<()> {
+        let description = format!("{done} instance {}", i.ec2_id);
+        self.event(db, i, kind, Level::Info, "Completed", description)
+            .await
+    }
+
     async fn event(
         &self,
         db: &mut AnyConnection,
@@ -873,15 +886,7 @@ impl Orchestrator {
                 .bind(now)
                 .execute(&mut *db)
                 .await?;
-                self.event(
-                    db,
-                    i,
-                    "VM.START",
-                    Level::Info,
-                    "Completed",
-                    format!("started instance {}", i.ec2_id),
-                )
-                .await?;
+                self.completed(db, i, "VM.START", "started").await?;
             }
             JobKind::StopInstance { .. } => {
                 self.give_back(db, i).await?;
@@ -893,15 +898,7 @@ impl Orchestrator {
                 .bind(now)
                 .execute(&mut *db)
                 .await?;
-                self.event(
-                    db,
-                    i,
-                    "VM.STOP",
-                    Level::Info,
-                    "Completed",
-                    format!("stopped instance {}", i.ec2_id),
-                )
-                .await?;
+                self.completed(db, i, "VM.STOP", "stopped").await?;
             }
             JobKind::DestroyInstance { expunge: false } => {
                 self.give_back(db, i).await?;
@@ -913,27 +910,11 @@ impl Orchestrator {
                 .bind(now)
                 .execute(&mut *db)
                 .await?;
-                self.event(
-                    db,
-                    i,
-                    "VM.DESTROY",
-                    Level::Info,
-                    "Completed",
-                    format!("destroyed instance {}", i.ec2_id),
-                )
-                .await?;
+                self.completed(db, i, "VM.DESTROY", "destroyed").await?;
             }
             JobKind::DestroyInstance { expunge: true } | JobKind::ExpungeInstance => {
                 self.give_back(db, i).await?;
-                self.event(
-                    db,
-                    i,
-                    "VM.EXPUNGE",
-                    Level::Info,
-                    "Completed",
-                    format!("expunged instance {}", i.ec2_id),
-                )
-                .await?;
+                self.completed(db, i, "VM.EXPUNGE", "expunged").await?;
                 sqlx::query("DELETE FROM instances WHERE id = $1")
                     .bind(&i.id)
                     .execute(&mut *db)
