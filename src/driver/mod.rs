@@ -7,12 +7,14 @@ pub mod qemu;
 pub mod simulator;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::model::infra::Hypervisor;
 
-/// What a driver needs to start a guest.
-#[derive(Debug, Clone)]
+/// What a driver needs to start a guest: everything the orchestrator knows of it, so a driver
+/// never reads the database for a start.
+#[derive(Debug, Clone, Default)]
 pub struct GuestSpec {
     pub instance_id: String,
     pub ec2_id: String,
@@ -21,7 +23,33 @@ pub struct GuestSpec {
     pub cpus: i64,
     pub memory_mib: i64,
     pub template_id: String,
+    /// The template's disk image on this host (its local cached copy), for drivers that run
+    /// real disks; `None` for the simulator, whose templates have no bytes.
+    pub template_image: Option<PathBuf>,
     pub user_data: Option<String>,
+    /// OpenSSH public keys the guest should accept (from the instance's key pair).
+    pub public_keys: Vec<String>,
+    /// Data volumes attached at boot, in order.
+    pub data_volumes: Vec<DataVolume>,
+    /// The zone's name, as the guest's metadata tells it.
+    pub availability_zone: Option<String>,
+}
+
+/// A data volume: a disk image on primary storage, attached as a virtio disk.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DataVolume {
+    pub id: String,
+    pub path: PathBuf,
+}
+
+/// Where a host finds a template's disk image: the orchestrator asks before it starts a guest
+/// whose hypervisor runs real disks. Implemented by the template store, which keeps a cached
+/// local copy of each template it holds in secondary storage.
+#[async_trait::async_trait]
+pub trait TemplateImages: Send + Sync + std::fmt::Debug {
+    /// The local path of the template's disk image, fetched into this host's cache if it is
+    /// not there yet; `None` if the template has no image in secondary storage.
+    async fn local_image(&self, template_id: &str) -> Result<Option<PathBuf>, DriverError>;
 }
 
 /// Whether a guest is running, as its host sees it.

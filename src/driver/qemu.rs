@@ -79,16 +79,11 @@ impl QemuConfig {
     }
 }
 
-/// A data volume: a disk image on primary storage, attached as a virtio disk.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct DataVolume {
-    pub id: String,
-    pub path: PathBuf,
-}
+pub use super::DataVolume;
 
-/// What a QEMU guest needs beyond [`GuestSpec`]; the root fills it in with [`Qemu::prepare`]
-/// before the orchestrator starts the instance. A start records it in the instance's directory
-/// (`guest.json`), so a later start, after a server restart too, finds it again.
+/// What a QEMU guest is started with beyond its identity and size, taken from its
+/// [`GuestSpec`]. A start records it in the instance's directory (`guest.json`), so an operator
+/// can see what the guest was given.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct QemuGuest {
     /// The template's disk image; when absent it is looked up in `templates_dir` by id.
@@ -100,11 +95,22 @@ pub struct QemuGuest {
     pub availability_zone: Option<String>,
 }
 
+impl QemuGuest {
+    /// What the spec gives a QEMU guest.
+    pub fn of(guest: &GuestSpec) -> Self {
+        Self {
+            template: guest.template_image.clone(),
+            public_keys: guest.public_keys.clone(),
+            data_volumes: guest.data_volumes.clone(),
+            availability_zone: guest.availability_zone.clone(),
+        }
+    }
+}
+
 /// The QEMU driver of one host (this machine).
 #[derive(Debug)]
 pub struct Qemu {
     config: QemuConfig,
-    guests: Mutex<HashMap<String, QemuGuest>>,
     /// Instances whose console is being kept under its cap by a task of this driver.
     keepers: Arc<Mutex<HashSet<String>>>,
     accel: OnceLock<Accel>,
@@ -690,7 +696,6 @@ impl Qemu {
         }
         Self {
             config,
-            guests: Mutex::new(HashMap::new()),
             keepers: Arc::new(Mutex::new(HashSet::new())),
             accel: OnceLock::new(),
         }
@@ -698,11 +703,6 @@ impl Qemu {
 
     pub fn config(&self) -> &QemuConfig {
         &self.config
-    }
-
-    /// Records what the next start of `instance_id` needs beyond its [`GuestSpec`].
-    pub fn prepare(&self, instance_id: &str, guest: QemuGuest) {
-        lock(&self.guests).insert(instance_id.to_owned(), guest);
     }
 
     fn files(&self, instance_id: &str) -> Result<Files, DriverError> {
@@ -900,8 +900,7 @@ impl Qemu {
         Ok(())
     }
 
-    /// Starts a guest with `extra` (the trait's `start` passes what [`Self::prepare`] gave, or
-    /// else what the guest's last start recorded).
+    /// Starts a guest with `extra` (the trait's `start` passes what its [`GuestSpec`] says).
     pub async fn start_guest(
         &self,
         guest: &GuestSpec,
@@ -1167,18 +1166,7 @@ impl Driver for Qemu {
     }
 
     async fn start(&self, guest: &GuestSpec) -> Result<(), DriverError> {
-        let prepared = lock(&self.guests).get(&guest.instance_id).cloned();
-        let extra = match prepared {
-            Some(extra) => extra,
-            None => {
-                let files = self.files(&guest.instance_id)?;
-                fs::read(&files.guest)
-                    .ok()
-                    .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-                    .unwrap_or_default()
-            }
-        };
-        self.start_guest(guest, &extra).await
+        self.start_guest(guest, &QemuGuest::of(guest)).await
     }
 
     async fn stop(&self, instance_id: &str, force: bool) -> Result<(), DriverError> {
@@ -1234,7 +1222,6 @@ impl Driver for Qemu {
         if let Some(pid) = files.running_pid() {
             self.force_off(&files, pid).await?;
         }
-        lock(&self.guests).remove(instance_id);
         match fs::remove_dir_all(&files.dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -1371,6 +1358,7 @@ mod tests {
             memory_mib: 256,
             template_id: "template-1".to_owned(),
             user_data: Some("#cloud-config\n".to_owned()),
+            ..GuestSpec::default()
         }
     }
 
@@ -1428,15 +1416,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let qemu = Qemu::new(config(dir.path()));
         let id = uuid::Uuid::new_v4().to_string();
-        let guest = spec(&id);
-        qemu.prepare(
-            &id,
-            QemuGuest {
-                template: Some(image.clone()),
-                public_keys: vec!["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITEST test@cirrus".into()],
-                ..QemuGuest::default()
-            },
-        );
+        let guest = GuestSpec {
+            template_image: Some(image.clone()),
+            public_keys: vec!["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITEST test@cirrus".into()],
+            ..spec(&id)
+        };
 
         let started = Instant::now();
         qemu.start(&guest).await.unwrap();
@@ -1503,8 +1487,7 @@ mod tests {
         let recorded: QemuGuest = serde_json::from_slice(&fs::read(&files.guest).unwrap()).unwrap();
         assert_eq!(recorded.public_keys.len(), 1);
 
-        // Started again by a server that was never told about it: the root disk and what the
-        // first start recorded are reused.
+        // Started again by a server that never ran it: the root disk is reused.
         let fresh = Qemu::new(config(dir.path()));
         let again = Instant::now();
         fresh.start(&guest).await.unwrap();
@@ -1621,14 +1604,11 @@ mod tests {
             ..config(dir.path())
         });
         let id = uuid::Uuid::new_v4().to_string();
-        qemu.prepare(
-            &id,
-            QemuGuest {
-                template: Some(template),
-                ..QemuGuest::default()
-            },
-        );
-        let err = qemu.start(&spec(&id)).await.unwrap_err();
+        let guest = GuestSpec {
+            template_image: Some(template),
+            ..spec(&id)
+        };
+        let err = qemu.start(&guest).await.unwrap_err();
         let text = err.to_string();
         assert!(text.contains("/nonexistent/qemu-system-x86_64"), "{text}");
         assert!(text.contains("not found"), "{text}");

@@ -8,6 +8,7 @@
 //! reconciler compares what the drivers report with what the database says, and the expunger
 //! removes destroyed instances once their delay has passed.
 
+mod guest;
 pub mod jobs;
 pub mod placement;
 
@@ -18,7 +19,7 @@ use sqlx::AnyConnection;
 use tokio::sync::{Notify, Semaphore};
 use tracing::{debug, error, info, warn};
 
-use crate::driver::{Driver, Drivers, GuestSpec, PowerState};
+use crate::driver::{Driver, Drivers, PowerState};
 use crate::error::{CoreError, CoreResult, ResourceKind};
 use crate::model::event::{self, Level, NewEvent};
 use crate::model::infra::Hypervisor;
@@ -123,6 +124,8 @@ pub struct Orchestrator {
     /// This server's name on the leases it holds.
     server_id: String,
     wake: Notify,
+    /// Where hosts that run real disks find templates' images; set once at start-up.
+    images: std::sync::OnceLock<Arc<dyn crate::driver::TemplateImages>>,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -148,6 +151,7 @@ impl Orchestrator {
             config,
             server_id: new_uuid(),
             wake: Notify::new(),
+            images: std::sync::OnceLock::new(),
         }
     }
 
@@ -795,16 +799,7 @@ impl Orchestrator {
                         text: "no host was chosen".into(),
                     });
                 };
-                let spec = GuestSpec {
-                    instance_id: i.id.clone(),
-                    ec2_id: i.ec2_id.clone(),
-                    name: i.name.clone(),
-                    host_id,
-                    cpus: i.cpus,
-                    memory_mib: i.memory_mib,
-                    template_id: i.template_id.clone(),
-                    user_data: i.user_data.clone(),
-                };
+                let spec = self.guest_spec(&i, host_id).await?;
                 self.driver(&i)?.start(&spec).await.map_err(host_failed)?;
             }
             JobKind::StopInstance { force } => {
