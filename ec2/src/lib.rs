@@ -32,8 +32,8 @@ use sigv4::{Claim, RequestParts, SigError};
 pub use types::{
     AttributeChange, AvailabilityZone, CreatedKeyPair, GroupRef, Image, ImageState, Instance,
     InstanceAttributes, InstanceState, InstanceType, KeyPair, LaunchRequest, NetworkInterface,
-    Permission, PermissionPeer, Region, ResourceTag, SecurityGroup, SecurityGroupRule, StateChange,
-    Subnet, Tag, Vpc,
+    Permission, PermissionPeer, Region, ReservationCursor, ReservationPage, ResourceTag,
+    SecurityGroup, SecurityGroupRule, StateChange, Subnet, Tag, Vpc,
 };
 
 /// The caller behind a verified access key.
@@ -79,8 +79,18 @@ pub trait Ec2Port: Send + Sync + 'static {
     /// The images (templates) the caller may launch: its own and every public one.
     async fn images(&self, caller: &Caller) -> Result<Vec<Image>, PortError>;
 
-    /// The caller's account's instances, oldest first.
-    async fn instances(&self, caller: &Caller) -> Result<Vec<Instance>, PortError>;
+    /// The caller's account's instances in launch order: every one when `ids` is empty, else
+    /// those of `ids` that exist (the door names the missing ones).
+    async fn instances(&self, caller: &Caller, ids: &[String]) -> Result<Vec<Instance>, PortError>;
+
+    /// One page of the caller's reservations in launch order: the instances of at most `limit`
+    /// reservations after `after`, and the cursor of the last one if more follow.
+    async fn reservation_page(
+        &self,
+        caller: &Caller,
+        after: Option<&ReservationCursor>,
+        limit: usize,
+    ) -> Result<ReservationPage, PortError>;
 
     // The mutating and newer reads below answer EC2 errors themselves (a client's mistake is
     // the port's to name); each defaults to UnsupportedOperation, so a port that lacks one

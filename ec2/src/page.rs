@@ -36,26 +36,28 @@ fn key() -> &'static [u8; 32] {
     })
 }
 
-fn tag(action: &str, offset: u64) -> [u8; TAG_LEN] {
+fn tag(action: &str, payload: &[u8]) -> [u8; TAG_LEN] {
     // HMAC takes keys of any length, so this constructor cannot fail.
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key()).unwrap_or_else(|_| unreachable!());
     mac.update(action.as_bytes());
     mac.update(&[0]);
-    mac.update(&offset.to_be_bytes());
+    mac.update(payload);
     let full = mac.finalize().into_bytes();
     let mut out = [0u8; TAG_LEN];
     out.copy_from_slice(&full[..TAG_LEN]);
     out
 }
 
-fn encode(action: &str, offset: u64) -> String {
-    let mut raw = Vec::with_capacity(8 + TAG_LEN);
-    raw.extend_from_slice(&offset.to_be_bytes());
-    raw.extend_from_slice(&tag(action, offset));
+/// A token for `action` that carries `payload` (a position the door or the port chose).
+pub fn seal(action: &str, payload: &[u8]) -> String {
+    let mut raw = Vec::with_capacity(payload.len() + TAG_LEN);
+    raw.extend_from_slice(payload);
+    raw.extend_from_slice(&tag(action, payload));
     URL_SAFE_NO_PAD.encode(raw)
 }
 
-fn decode(action: &str, token: &str) -> Result<u64, Ec2Error> {
+/// The payload of a token that [`seal`] made for `action`; anything else is refused.
+pub fn open(action: &str, token: &str) -> Result<Vec<u8>, Ec2Error> {
     let invalid = || {
         Ec2Error::new(
             Code::InvalidParameterValue,
@@ -66,17 +68,31 @@ fn decode(action: &str, token: &str) -> Result<u64, Ec2Error> {
             ),
         )
     };
-    let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
-    if raw.len() != 8 + TAG_LEN {
+    let mut raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
+    if raw.len() < TAG_LEN {
         return Err(invalid());
     }
-    let (offset, given) = raw.split_at(8);
-    let offset = u64::from_be_bytes(offset.try_into().map_err(|_| invalid())?);
-    if bool::from(tag(action, offset).ct_eq(given)) {
-        Ok(offset)
+    let given = raw.split_off(raw.len() - TAG_LEN);
+    if bool::from(tag(action, &raw).ct_eq(&given)) {
+        Ok(raw)
     } else {
         Err(invalid())
     }
+}
+
+fn encode(action: &str, offset: u64) -> String {
+    seal(action, &offset.to_be_bytes())
+}
+
+fn decode(action: &str, token: &str) -> Result<u64, Ec2Error> {
+    let raw = open(action, token)?;
+    let bytes: [u8; 8] = raw.as_slice().try_into().map_err(|_| {
+        Ec2Error::new(
+            Code::InvalidParameterValue,
+            format!("The NextToken is not valid for {action}: it holds no page offset."),
+        )
+    })?;
+    Ok(u64::from_be_bytes(bytes))
 }
 
 impl PageRequest {

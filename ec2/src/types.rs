@@ -132,6 +132,40 @@ pub struct Instance {
     pub client_token: Option<String>,
 }
 
+/// Where a page of reservations ends: the launch time and id of its last reservation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReservationCursor {
+    pub created_ms: i64,
+    pub reservation_id: String,
+}
+
+impl ReservationCursor {
+    /// The cursor as the bytes a NextToken carries.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = self.created_ms.to_be_bytes().to_vec();
+        out.extend_from_slice(self.reservation_id.as_bytes());
+        out
+    }
+
+    /// The cursor [`Self::to_bytes`] wrote, or `None` for other bytes.
+    pub fn from_bytes(raw: &[u8]) -> Option<Self> {
+        let (ms, id) = raw.split_at_checked(8)?;
+        Some(Self {
+            created_ms: i64::from_be_bytes(ms.try_into().ok()?),
+            reservation_id: String::from_utf8(id.to_vec()).ok()?,
+        })
+    }
+}
+
+/// One page of reservations, as the port answers it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReservationPage {
+    /// The instances of the page's reservations, in launch order.
+    pub instances: Vec<Instance>,
+    /// Where the next page starts, if one follows.
+    pub next: Option<ReservationCursor>,
+}
+
 /// A security group as an instance or interface names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupRef {

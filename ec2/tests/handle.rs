@@ -8,7 +8,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use cirrus_ec2::{
     AvailabilityZone, Caller, Credential, Ec2Port, Image, ImageState, Instance, InstanceType,
-    PortError, Region,
+    PortError, Region, ReservationCursor, ReservationPage,
 };
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -86,8 +86,17 @@ impl Ec2Port for FakePort {
         }])
     }
 
-    async fn instances(&self, _: &Caller) -> Result<Vec<Instance>, PortError> {
+    async fn instances(&self, _: &Caller, _: &[String]) -> Result<Vec<Instance>, PortError> {
         Ok(vec![])
+    }
+
+    async fn reservation_page(
+        &self,
+        _: &Caller,
+        _: Option<&ReservationCursor>,
+        _: usize,
+    ) -> Result<ReservationPage, PortError> {
+        Ok(ReservationPage::default())
     }
 }
 

@@ -65,24 +65,83 @@ struct InstanceListingRow {
     owner_number: String,
 }
 
-/// The account's instances, oldest first.
+/// Which of an account's instances a listing reads.
+#[derive(Debug, Clone, Copy)]
+pub enum InstancePick<'a> {
+    /// All of them.
+    All,
+    /// Those with these EC2 ids (ids the account does not have are left out).
+    Ids(&'a [String]),
+    /// The instances of up to `limit` reservations (the instances of one launch), in launch
+    /// order, after the reservation `after` names as (created_ms, reservation id).
+    Reservations {
+        after: Option<(i64, &'a str)>,
+        limit: usize,
+    },
+}
+
+const INSTANCE_LISTING: &str = "SELECT i.*, z.name AS zone_name, o.name AS offering_name, \
+     t.ec2_id AS template_ec2_id, a.number AS owner_number FROM instances i \
+     JOIN zones z ON z.id = i.zone_id \
+     JOIN service_offerings o ON o.id = i.offering_id \
+     JOIN templates t ON t.id = i.template_id \
+     JOIN accounts a ON a.id = i.account_id";
+
+/// Launch order: the instances of one reservation share `created_ms`, so they stay together.
+const LAUNCH_ORDER: &str = "ORDER BY i.created_ms, i.reservation_id, i.launch_index, i.id";
+
+/// The account's instances that `pick` names, in launch order. For
+/// [`InstancePick::Reservations`] the answer holds at most `limit` reservations and says
+/// whether more follow.
 pub async fn instances_of_account(
     db: &AnyPool,
     account_id: &str,
-) -> CoreResult<Vec<InstanceListing>> {
-    let rows = sqlx::query_as::<_, InstanceListingRow>(
-        "SELECT i.*, z.name AS zone_name, o.name AS offering_name, \
-         t.ec2_id AS template_ec2_id, a.number AS owner_number FROM instances i \
-         JOIN zones z ON z.id = i.zone_id \
-         JOIN service_offerings o ON o.id = i.offering_id \
-         JOIN templates t ON t.id = i.template_id \
-         JOIN accounts a ON a.id = i.account_id \
-         WHERE i.account_id = $1 ORDER BY i.created_ms, i.id",
-    )
-    .bind(account_id)
-    .fetch_all(db)
-    .await?;
-    rows.into_iter()
+    pick: InstancePick<'_>,
+) -> CoreResult<(Vec<InstanceListing>, bool)> {
+    let rows: Vec<InstanceListingRow> = match pick {
+        InstancePick::All => {
+            sqlx::query_as(&format!(
+                "{INSTANCE_LISTING} WHERE i.account_id = $1 {LAUNCH_ORDER}"
+            ))
+            .bind(account_id)
+            .fetch_all(db)
+            .await?
+        }
+        InstancePick::Ids([]) => Vec::new(),
+        InstancePick::Ids(ids) => {
+            let sql = format!(
+                "{INSTANCE_LISTING} WHERE i.account_id = $1 AND i.ec2_id IN ({}) {LAUNCH_ORDER}",
+                crate::store::placeholders(2, ids.len())
+            );
+            let mut q = sqlx::query_as(&sql).bind(account_id);
+            for id in ids {
+                q = q.bind(id);
+            }
+            q.fetch_all(db).await?
+        }
+        InstancePick::Reservations { after, limit } => {
+            let (after_ms, after_id) = after.unwrap_or((i64::MIN, ""));
+            // One reservation more than asked, to learn whether another page follows.
+            let sql = format!(
+                "WITH page AS (SELECT created_ms, reservation_id FROM instances \
+                 WHERE account_id = $1 AND (created_ms > $2 OR (created_ms = $2 AND \
+                 reservation_id > $3)) GROUP BY created_ms, reservation_id \
+                 ORDER BY created_ms, reservation_id LIMIT $4) \
+                 {} JOIN page p ON p.created_ms = i.created_ms AND \
+                 p.reservation_id = i.reservation_id WHERE i.account_id = $1 {LAUNCH_ORDER}",
+                INSTANCE_LISTING
+            );
+            sqlx::query_as(&sql)
+                .bind(account_id)
+                .bind(after_ms)
+                .bind(after_id)
+                .bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX))
+                .fetch_all(db)
+                .await?
+        }
+    };
+    let mut out = rows
+        .into_iter()
         .map(|r| {
             let state = InstanceState::parse(&r.row.state).ok_or_else(|| {
                 crate::error::CoreError::Internal(format!(
@@ -99,5 +158,20 @@ pub async fn instances_of_account(
                 owner_number: r.owner_number,
             })
         })
-        .collect()
+        .collect::<CoreResult<Vec<_>>>()?;
+    let mut more = false;
+    if let InstancePick::Reservations { limit, .. } = pick {
+        let mut seen = 0;
+        let cut = out.iter().enumerate().position(|(n, l)| {
+            if n == 0 || out[n - 1].row.reservation_id != l.row.reservation_id {
+                seen += 1;
+            }
+            seen > limit
+        });
+        if let Some(cut) = cut {
+            out.truncate(cut);
+            more = true;
+        }
+    }
+    Ok((out, more))
 }

@@ -513,28 +513,64 @@ struct InterfaceRow {
     vpc_ec2_id: String,
 }
 
-/// Every interface of the account's instances, with their groups, by device index.
+/// The network interfaces of an account's instances, with their network's and VPC's EC2 ids
+/// and their security groups in order.
 pub async fn interfaces_of_account(
     db: &AnyPool,
     account_id: &str,
 ) -> CoreResult<Vec<InterfaceListing>> {
-    let rows: Vec<InterfaceRow> = sqlx::query_as(
+    interfaces_where(db, account_id, None).await
+}
+
+/// The network interfaces of these instances (by id) of an account, as
+/// [`interfaces_of_account`] gives them.
+pub async fn interfaces_of_instances(
+    db: &AnyPool,
+    account_id: &str,
+    instance_ids: &[&str],
+) -> CoreResult<Vec<InterfaceListing>> {
+    if instance_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    interfaces_where(db, account_id, Some(instance_ids)).await
+}
+
+async fn interfaces_where(
+    db: &AnyPool,
+    account_id: &str,
+    instance_ids: Option<&[&str]>,
+) -> CoreResult<Vec<InterfaceListing>> {
+    let only = |column: &str| match instance_ids {
+        Some(ids) => format!(
+            " AND {column} IN ({})",
+            crate::store::placeholders(2, ids.len())
+        ),
+        None => String::new(),
+    };
+    let sql = format!(
         "SELECT n.*, w.ec2_id AS network_ec2_id, v.ec2_id AS vpc_ec2_id \
          FROM network_interfaces n JOIN networks w ON w.id = n.network_id \
-         JOIN vpcs v ON v.id = w.vpc_id WHERE n.account_id = $1 \
+         JOIN vpcs v ON v.id = w.vpc_id WHERE n.account_id = $1{} \
          ORDER BY n.instance_id, n.device_index",
-    )
-    .bind(account_id)
-    .fetch_all(db)
-    .await?;
-    let groups: Vec<(String, String, String)> = sqlx::query_as(
+        only("n.instance_id")
+    );
+    let mut q = sqlx::query_as::<_, InterfaceRow>(&sql).bind(account_id);
+    for id in instance_ids.unwrap_or_default() {
+        q = q.bind(*id);
+    }
+    let rows = q.fetch_all(db).await?;
+    let sql = format!(
         "SELECT g.interface_id, s.ec2_id, s.name FROM interface_security_groups g \
-         JOIN security_groups s ON s.id = g.group_id WHERE s.account_id = $1 \
+         JOIN security_groups s ON s.id = g.group_id \
+         JOIN network_interfaces n ON n.id = g.interface_id WHERE s.account_id = $1{} \
          ORDER BY g.interface_id, g.position",
-    )
-    .bind(account_id)
-    .fetch_all(db)
-    .await?;
+        only("n.instance_id")
+    );
+    let mut q = sqlx::query_as::<_, (String, String, String)>(&sql).bind(account_id);
+    for id in instance_ids.unwrap_or_default() {
+        q = q.bind(*id);
+    }
+    let groups = q.fetch_all(db).await?;
     let mut by_nic: std::collections::HashMap<String, Vec<(String, String)>> =
         std::collections::HashMap::new();
     for (nic, id, name) in groups {

@@ -164,20 +164,52 @@ pub async fn of_account(db: &AnyPool, account_id: &str) -> CoreResult<Vec<TagRow
     )
 }
 
-/// The account's tags on one kind of resource, grouped by the resource's native id.
+/// The tags of every resource of one kind in an account, by resource id, sorted by key.
 pub async fn by_resource(
     db: &AnyPool,
     account_id: &str,
     kind: TaggedKind,
 ) -> CoreResult<std::collections::HashMap<String, Vec<(String, String)>>> {
-    let rows: Vec<(String, String, String)> = sqlx::query_as(
+    tags_where(db, account_id, kind, None).await
+}
+
+/// The tags of these resources (by id) of one kind in an account, as [`by_resource`] gives them.
+pub async fn of_resources(
+    db: &AnyPool,
+    account_id: &str,
+    kind: TaggedKind,
+    resource_ids: &[&str],
+) -> CoreResult<std::collections::HashMap<String, Vec<(String, String)>>> {
+    if resource_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    tags_where(db, account_id, kind, Some(resource_ids)).await
+}
+
+async fn tags_where(
+    db: &AnyPool,
+    account_id: &str,
+    kind: TaggedKind,
+    resource_ids: Option<&[&str]>,
+) -> CoreResult<std::collections::HashMap<String, Vec<(String, String)>>> {
+    let only = match resource_ids {
+        Some(ids) => format!(
+            " AND resource_id IN ({})",
+            crate::store::placeholders(3, ids.len())
+        ),
+        None => String::new(),
+    };
+    let sql = format!(
         "SELECT resource_id, tag_key, tag_value FROM tags WHERE account_id = $1 \
-         AND resource_kind = $2 ORDER BY resource_id, tag_key",
-    )
-    .bind(account_id)
-    .bind(kind.as_str())
-    .fetch_all(db)
-    .await?;
+         AND resource_kind = $2{only} ORDER BY resource_id, tag_key"
+    );
+    let mut q = sqlx::query_as::<_, (String, String, String)>(&sql)
+        .bind(account_id)
+        .bind(kind.as_str());
+    for id in resource_ids.unwrap_or_default() {
+        q = q.bind(*id);
+    }
+    let rows = q.fetch_all(db).await?;
     let mut out: std::collections::HashMap<String, Vec<(String, String)>> =
         std::collections::HashMap::new();
     for (id, k, v) in rows {

@@ -34,6 +34,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0004_compute_network.sql"),
     ),
     (5, "native", include_str!("migrations/0005_native.sql")),
+    (
+        10,
+        "instance_paging",
+        include_str!("migrations/0010_instance_paging.sql"),
+    ),
 ];
 
 /// The advisory lock that serializes schema migrations across servers.
@@ -280,6 +285,19 @@ impl Store {
         .await?;
         Ok(())
     }
+}
+
+/// `$first, $first+1, ...`: `count` numbered placeholders for an `IN (...)` list.
+pub fn placeholders(first: usize, count: usize) -> String {
+    let mut out = String::with_capacity(count * 4);
+    for n in first..first + count {
+        if n > first {
+            out.push_str(", ");
+        }
+        out.push('$');
+        out.push_str(&n.to_string());
+    }
+    out
 }
 
 /// The URL with any password removed, for messages and logs.

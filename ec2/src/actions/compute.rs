@@ -428,7 +428,7 @@ pub async fn serve_status<P: Ec2Port + ?Sized>(
     req: DescribeInstanceStatus,
     request_id: &str,
 ) -> Result<String, Ec2Error> {
-    let all = port.instances(caller).await?;
+    let all = port.instances(caller, &req.instance_ids).await?;
     not_found(&req.instance_ids, &all)?;
     let chosen: Vec<Instance> = all
         .into_iter()
@@ -794,7 +794,7 @@ pub async fn serve_credits<P: Ec2Port + ?Sized>(
     req: DescribeInstanceCreditSpecifications,
     request_id: &str,
 ) -> Result<String, Ec2Error> {
-    let all = port.instances(caller).await?;
+    let all = port.instances(caller, &req.instance_ids).await?;
     not_found(&req.instance_ids, &all)?;
     let burstable: Vec<String> = port
         .instance_types(caller)

@@ -12,7 +12,7 @@ use crate::error::{Code, Ec2Error, Resource};
 use crate::filter::{self, Filter, FilterNames};
 use crate::page::PageRequest;
 use crate::query::Params;
-use crate::types::{GroupRef, Instance, NetworkInterface};
+use crate::types::{GroupRef, Instance, NetworkInterface, ReservationCursor};
 use crate::xml;
 use crate::{Caller, Ec2Port};
 
@@ -388,9 +388,38 @@ pub async fn serve<P: Ec2Port + ?Sized>(
     req: DescribeInstances,
     request_id: &str,
 ) -> Result<String, Ec2Error> {
-    let instances = port.instances(caller).await?;
+    // Without ids or filters a page is cut by the port, in its query; otherwise the door
+    // filters the account's (or the named) instances and pages what remains.
+    let by_cursor = req.instance_ids.is_empty() && req.filters.is_empty();
+    if by_cursor && req.page.max_results.is_some() {
+        let after = match req.page.next_token.as_deref() {
+            Some(t) if !t.is_empty() => Some(open_cursor(t)?),
+            _ => None,
+        };
+        let limit = req.page.max_results.unwrap_or(usize::MAX);
+        let page = port.reservation_page(caller, after.as_ref(), limit).await?;
+        let next = page
+            .next
+            .map(|c| crate::page::seal(CURSOR_TOKEN, &c.to_bytes()));
+        return Ok(render(
+            &reservations(page.instances),
+            next.as_deref(),
+            request_id,
+        ));
+    }
+    let instances = port.instances(caller, &req.instance_ids).await?;
     let (page, next) = select(&req, instances)?;
     Ok(render(&page, next.as_deref(), request_id))
+}
+
+/// What a cursor token is sealed for, apart from the offset tokens of filtered listings.
+const CURSOR_TOKEN: &str = "DescribeInstances/reservations";
+
+fn open_cursor(token: &str) -> Result<ReservationCursor, Ec2Error> {
+    let raw = crate::page::open(CURSOR_TOKEN, token)?;
+    ReservationCursor::from_bytes(&raw).ok_or_else(|| {
+        Ec2Error::internal("a sealed DescribeInstances cursor did not parse".to_owned())
+    })
 }
 
 #[cfg(test)]
