@@ -53,6 +53,16 @@ pub struct FileConfig {
     pub simulator: SimulatorFileConfig,
     #[serde(default)]
     pub orchestrator: OrchestratorFileConfig,
+    #[serde(default)]
+    pub network: NetworkFileConfig,
+}
+
+/// `[network]`: the public addresses accounts allocate (elastic IPs, CloudStack public IPs).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkFileConfig {
+    pub public_ip_range: Option<String>,
+    pub address_limit: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -151,6 +161,48 @@ pub struct ServeConfig {
     pub orchestrator: OrchestratorConfig,
     /// Whether this server runs real guests under QEMU on this machine.
     pub qemu: bool,
+    pub network: NetworkConfig,
+}
+
+/// The default public range: TEST-NET-3 (RFC 5737), a documentation range never routed, so a
+/// cloud that is only tried out names nothing real.
+pub const DEFAULT_PUBLIC_IP_RANGE: &str = "203.0.113.0/24";
+/// How many public addresses an account may hold at once, as AWS's default elastic IP quota.
+pub const DEFAULT_ADDRESS_LIMIT: u64 = 5;
+
+/// Each zone's public range and the per-account address limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkConfig {
+    /// An IPv4 CIDR (prefix /16 to /30), given to every zone.
+    pub public_ip_range: String,
+    pub address_limit: u64,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            public_ip_range: DEFAULT_PUBLIC_IP_RANGE.to_owned(),
+            address_limit: DEFAULT_ADDRESS_LIMIT,
+        }
+    }
+}
+
+fn resolve_network(n: &NetworkFileConfig) -> Result<NetworkConfig, ConfigError> {
+    let range = n
+        .public_ip_range
+        .clone()
+        .unwrap_or_else(|| DEFAULT_PUBLIC_IP_RANGE.to_owned());
+    let prefix = crate::model::network::Cidr::parse(&range).map(|c| c.prefix);
+    if !matches!(prefix, Some(16..=30)) {
+        return Err(ConfigError::Invalid(format!(
+            "network.public_ip_range '{range}' must be an IPv4 CIDR from /16 to /30 written \
+             with its network address, e.g. 203.0.113.0/24"
+        )));
+    }
+    Ok(NetworkConfig {
+        public_ip_range: range,
+        address_limit: n.address_limit.unwrap_or(DEFAULT_ADDRESS_LIMIT),
+    })
 }
 
 impl ServeConfig {
@@ -211,6 +263,7 @@ impl ServeConfig {
             ));
         }
         let orchestrator = resolve_orchestrator(&file.orchestrator)?;
+        let network = resolve_network(&file.network)?;
         if simulator.host_cpus == 0 || simulator.host_memory_gib == 0 {
             return Err(ConfigError::Invalid(
                 "simulator.host_cpus and simulator.host_memory_gib must be at least 1".to_owned(),
@@ -227,6 +280,7 @@ impl ServeConfig {
             simulator,
             orchestrator,
             qemu: over.qemu || file.qemu.unwrap_or(false),
+            network,
         })
     }
 }
@@ -348,6 +402,26 @@ mod tests {
         };
         assert!(ServeConfig::resolve(FileConfig::default(), over).is_err());
         assert!(toml::from_str::<FileConfig>("lisen = \"x\"").is_err());
+    }
+
+    #[test]
+    fn the_public_range_defaults_to_a_documentation_range_and_is_checked() {
+        let c = ServeConfig::resolve(FileConfig::default(), Overrides::default()).ok();
+        assert_eq!(c.map(|c| c.network), Some(NetworkConfig::default()));
+        let f = file("[network]\npublic_ip_range = \"198.51.100.0/22\"\naddress_limit = 1000\n");
+        let c = ServeConfig::resolve(f, Overrides::default()).ok();
+        assert_eq!(
+            c.map(|c| (c.network.public_ip_range, c.network.address_limit)),
+            Some(("198.51.100.0/22".to_owned(), 1000))
+        );
+        for bad in ["203.0.113.1/24", "10.0.0.0/8", "203.0.113.0/31", "x"] {
+            let f = file(&format!("[network]\npublic_ip_range = \"{bad}\"\n"));
+            let err = ServeConfig::resolve(f, Overrides::default()).err();
+            assert!(
+                err.map(|e| e.to_string()).unwrap_or_default().contains(bad),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

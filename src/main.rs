@@ -289,6 +289,12 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     {
         dir.write_private("admin-password", &format!("{}\n", first.admin_password))?;
     }
+    cirrus::model::public_ip::apply_config(
+        &store,
+        &config.network.public_ip_range,
+        config.network.address_limit,
+    )
+    .await?;
     let region = store
         .setting("region")
         .await?

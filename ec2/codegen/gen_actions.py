@@ -28,6 +28,8 @@ PINNED_BOTOCORE = "1.43.11"
 # The EC2 actions the door serves. Keep in step with the dispatch table in ec2/src/actions.rs
 # (a unit test there checks that every served action is listed here).
 SERVED_EC2 = [
+    "AllocateAddress",
+    "AssociateAddress",
     "AuthorizeSecurityGroupEgress",
     "AuthorizeSecurityGroupIngress",
     "CreateKeyPair",
@@ -37,6 +39,8 @@ SERVED_EC2 = [
     "DeleteSecurityGroup",
     "DeleteTags",
     "DescribeAccountAttributes",
+    "DescribeAddresses",
+    "DescribeAddressesAttribute",
     "DescribeAvailabilityZones",
     "DescribeImages",
     "DescribeInstanceAttribute",
@@ -52,10 +56,12 @@ SERVED_EC2 = [
     "DescribeTags",
     "DescribeVpcAttribute",
     "DescribeVpcs",
+    "DisassociateAddress",
     "GetConsoleOutput",
     "ImportKeyPair",
     "ModifyInstanceAttribute",
     "RebootInstances",
+    "ReleaseAddress",
     "RevokeSecurityGroupEgress",
     "RevokeSecurityGroupIngress",
     "RunInstances",

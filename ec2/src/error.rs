@@ -83,6 +83,15 @@ pub enum Code {
     // Our side: 500.
     InternalError,
     InsufficientInstanceCapacity,
+    AddressLimitExceeded,
+    AddressNotFound,
+    AddressInUse,
+    AlreadyAssociated,
+    AssociationNotFound,
+    AssociationMalformed,
+    NetworkInterfaceNotFound,
+    NetworkInterfaceMalformed,
+    InsufficientAddressCapacity,
 }
 
 impl Code {
@@ -152,6 +161,15 @@ impl Code {
             Self::Unavailable => "Unavailable",
             Self::InternalError => "InternalError",
             Self::InsufficientInstanceCapacity => "InsufficientInstanceCapacity",
+            Self::AddressLimitExceeded => "AddressLimitExceeded",
+            Self::AddressNotFound => "InvalidAddress.NotFound",
+            Self::AddressInUse => "InvalidIPAddress.InUse",
+            Self::AlreadyAssociated => "Resource.AlreadyAssociated",
+            Self::AssociationNotFound => "InvalidAssociationID.NotFound",
+            Self::AssociationMalformed => "InvalidAssociationID.Malformed",
+            Self::NetworkInterfaceNotFound => "InvalidNetworkInterfaceID.NotFound",
+            Self::NetworkInterfaceMalformed => "InvalidNetworkInterfaceID.Malformed",
+            Self::InsufficientAddressCapacity => "InsufficientAddressCapacity",
         }
     }
 
@@ -179,14 +197,24 @@ impl Code {
             | Self::InvalidPermissionNotFound
             | Self::IdempotentParameterMismatch
             | Self::OperationNotPermitted
-            | Self::InvalidInstanceType => S::BAD_REQUEST,
+            | Self::InvalidInstanceType
+            | Self::AddressLimitExceeded
+            | Self::AddressNotFound
+            | Self::AddressInUse
+            | Self::AlreadyAssociated
+            | Self::AssociationNotFound
+            | Self::AssociationMalformed
+            | Self::NetworkInterfaceNotFound
+            | Self::NetworkInterfaceMalformed => S::BAD_REQUEST,
             Self::AuthFailure => S::UNAUTHORIZED,
             Self::UnauthorizedOperation
             | Self::SignatureDoesNotMatch
             | Self::InvalidClientTokenId => S::FORBIDDEN,
             Self::DryRunOperation => S::PRECONDITION_FAILED,
             Self::RequestLimitExceeded | Self::Unavailable => S::SERVICE_UNAVAILABLE,
-            Self::InternalError | Self::InsufficientInstanceCapacity => S::INTERNAL_SERVER_ERROR,
+            Self::InternalError
+            | Self::InsufficientInstanceCapacity
+            | Self::InsufficientAddressCapacity => S::INTERNAL_SERVER_ERROR,
         }
     }
 

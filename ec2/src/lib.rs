@@ -22,6 +22,7 @@ pub mod sts;
 pub mod types;
 pub mod xml;
 
+pub use actions::addresses::{Address, AddressAssociation, AddressRef, AssociationTarget};
 use bytes::Bytes;
 use tracing::{debug, error};
 
@@ -232,6 +233,46 @@ pub trait Ec2Port: Send + Sync + 'static {
 
     async fn subnets(&self, _caller: &Caller) -> Result<Vec<Subnet>, Ec2Error> {
         Err(not_served("DescribeSubnets"))
+    }
+
+    /// The caller's account's elastic IP addresses, oldest first.
+    async fn addresses(&self, _caller: &Caller) -> Result<Vec<Address>, Ec2Error> {
+        Err(not_served("DescribeAddresses"))
+    }
+
+    async fn allocate_address(
+        &self,
+        _caller: &Caller,
+        _req: &actions::addresses::AllocateAddress,
+    ) -> Result<Address, Ec2Error> {
+        Err(not_served("AllocateAddress"))
+    }
+
+    /// Maps an address to an instance or interface; answers the association id.
+    async fn associate_address(
+        &self,
+        _caller: &Caller,
+        _req: &actions::addresses::AssociateAddress,
+    ) -> Result<String, Ec2Error> {
+        Err(not_served("AssociateAddress"))
+    }
+
+    async fn disassociate_address(
+        &self,
+        _caller: &Caller,
+        _address: &AddressRef,
+        _dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        Err(not_served("DisassociateAddress"))
+    }
+
+    /// Gives an address back; refused (InvalidIPAddress.InUse) while it is associated.
+    async fn release_address(
+        &self,
+        _caller: &Caller,
+        _req: &actions::addresses::ReleaseAddress,
+    ) -> Result<(), Ec2Error> {
+        Err(not_served("ReleaseAddress"))
     }
 }
 

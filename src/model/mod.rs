@@ -16,6 +16,7 @@ pub mod network;
 pub mod offering;
 pub mod offering_admin;
 pub mod os_type;
+pub mod public_ip;
 pub mod scope;
 pub mod security_group;
 pub mod session;

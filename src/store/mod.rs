@@ -35,6 +35,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (5, "native", include_str!("migrations/0005_native.sql")),
     (
+        8,
+        "addresses",
+        include_str!("migrations/0008_addresses.sql"),
+    ),
+    (
         10,
         "instance_paging",
         include_str!("migrations/0010_instance_paging.sql"),

@@ -2,6 +2,8 @@
 //! the door's EC2 views (availability zones, instance types, images, instances). The EC2
 //! vocabulary stops here; the core below never sees it.
 
+mod addresses;
+
 use std::collections::HashMap;
 
 use cirrus_ec2::error::{Code, Ec2Error, Resource};
@@ -536,6 +538,43 @@ impl Ec2Port for Translator {
             .collect())
     }
 
+    async fn addresses(&self, caller: &Caller) -> Result<Vec<cirrus_ec2::Address>, Ec2Error> {
+        self.address_views(caller).await
+    }
+
+    async fn allocate_address(
+        &self,
+        caller: &Caller,
+        req: &cirrus_ec2::actions::addresses::AllocateAddress,
+    ) -> Result<cirrus_ec2::Address, Ec2Error> {
+        self.allocate(caller, req).await
+    }
+
+    async fn associate_address(
+        &self,
+        caller: &Caller,
+        req: &cirrus_ec2::actions::addresses::AssociateAddress,
+    ) -> Result<String, Ec2Error> {
+        self.associate(caller, req).await
+    }
+
+    async fn disassociate_address(
+        &self,
+        caller: &Caller,
+        address: &cirrus_ec2::AddressRef,
+        dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        self.disassociate(caller, address, dry_run).await
+    }
+
+    async fn release_address(
+        &self,
+        caller: &Caller,
+        req: &cirrus_ec2::actions::addresses::ReleaseAddress,
+    ) -> Result<(), Ec2Error> {
+        self.release(caller, req).await
+    }
+
     async fn subnets(&self, caller: &Caller) -> Result<Vec<Subnet>, Ec2Error> {
         self.subnet_views(caller).await
     }
@@ -756,9 +795,11 @@ impl Translator {
                 created_ms: l.row.created_ms,
                 reservation_id: l.row.reservation_id.clone(),
             });
-            return Ok((views(rows, interfaces, tags), next));
+            let shown = views(rows, interfaces, tags);
+            return Ok((self.with_public_addresses(account, shown).await?, next));
         };
-        Ok((views(rows, interfaces, tags), None))
+        let shown = views(rows, interfaces, tags);
+        Ok((self.with_public_addresses(account, shown).await?, None))
     }
 
     /// The caller's instance row by EC2 id.
@@ -1506,6 +1547,7 @@ impl Translator {
             "key" => (TaggedKind::KeyPair, "ssh_key_pairs", Resource::KeyPair),
             "vpc" => (TaggedKind::Vpc, "vpcs", Resource::Vpc),
             "subnet" => (TaggedKind::Network, "networks", Resource::Subnet),
+            "eipalloc" => (TaggedKind::PublicIp, "public_ips", Resource::Allocation),
             "eni" => (
                 TaggedKind::NetworkInterface,
                 "network_interfaces",

@@ -8,6 +8,7 @@
 //! authorizes and then refuses to act.
 
 pub mod account_attributes;
+pub mod addresses;
 pub mod availability_zones;
 pub mod common;
 pub mod compute;
@@ -97,6 +98,12 @@ pub const SERVED: &[&str] = &[
     vpcs::DescribeVpcs::NAME,
     vpcs::DescribeSubnets::NAME,
     vpcs::DescribeVpcAttribute::NAME,
+    addresses::AllocateAddress::NAME,
+    addresses::AssociateAddress::NAME,
+    addresses::DisassociateAddress::NAME,
+    addresses::ReleaseAddress::NAME,
+    addresses::DescribeAddresses::NAME,
+    addresses::DescribeAddressesAttribute::NAME,
 ];
 
 /// Runs a served action: `None` if the door does not serve `action`.
@@ -220,6 +227,24 @@ async fn dispatch<P: Ec2Port + ?Sized>(
         vpcs::DescribeSubnets::NAME => vpcs::serve_subnets(port, caller, decode(params)?, id).await,
         vpcs::DescribeVpcAttribute::NAME => {
             vpcs::serve_vpc_attribute(port, caller, decode(params)?, id).await
+        }
+        addresses::AllocateAddress::NAME => {
+            addresses::serve_allocate(port, caller, decode(params)?, id).await
+        }
+        addresses::AssociateAddress::NAME => {
+            addresses::serve_associate(port, caller, decode(params)?, id).await
+        }
+        addresses::DisassociateAddress::NAME => {
+            addresses::serve_disassociate(port, caller, decode(params)?, id).await
+        }
+        addresses::ReleaseAddress::NAME => {
+            addresses::serve_release(port, caller, decode(params)?, id).await
+        }
+        addresses::DescribeAddresses::NAME => {
+            addresses::serve_describe(port, caller, decode(params)?, id).await
+        }
+        addresses::DescribeAddressesAttribute::NAME => {
+            addresses::serve_describe_attribute(port, caller, decode(params)?, id).await
         }
         other => Err(Ec2Error::internal(format!(
             "{other} is listed as served but has no dispatch entry"

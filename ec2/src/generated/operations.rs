@@ -793,6 +793,31 @@ pub const STS_OPERATIONS: &[&str] = &[
 /// serializer names them (sorted).
 pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
     (
+        "AllocateAddress",
+        &[
+            "Address",
+            "CustomerOwnedIpv4Pool",
+            "Domain",
+            "DryRun",
+            "IpamPoolId",
+            "NetworkBorderGroup",
+            "PublicIpv4Pool",
+            "TagSpecification",
+        ],
+    ),
+    (
+        "AssociateAddress",
+        &[
+            "AllocationId",
+            "AllowReassociation",
+            "DryRun",
+            "InstanceId",
+            "NetworkInterfaceId",
+            "PrivateIpAddress",
+            "PublicIp",
+        ],
+    ),
+    (
         "AuthorizeSecurityGroupEgress",
         &[
             "CidrIp",
@@ -880,6 +905,25 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
         &[
             "AttributeName",
             "DryRun",
+        ],
+    ),
+    (
+        "DescribeAddresses",
+        &[
+            "AllocationId",
+            "DryRun",
+            "Filter",
+            "PublicIp",
+        ],
+    ),
+    (
+        "DescribeAddressesAttribute",
+        &[
+            "AllocationId",
+            "Attribute",
+            "DryRun",
+            "MaxResults",
+            "NextToken",
         ],
     ),
     (
@@ -1036,6 +1080,14 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "DisassociateAddress",
+        &[
+            "AssociationId",
+            "DryRun",
+            "PublicIp",
+        ],
+    ),
+    (
         "GetConsoleOutput",
         &[
             "DryRun",
@@ -1079,6 +1131,15 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
         &[
             "DryRun",
             "InstanceId",
+        ],
+    ),
+    (
+        "ReleaseAddress",
+        &[
+            "AllocationId",
+            "DryRun",
+            "NetworkBorderGroup",
+            "PublicIp",
         ],
     ),
     (
