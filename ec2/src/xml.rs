@@ -144,18 +144,28 @@ pub fn escape_attr_into(out: &mut String, text: &str) {
 }
 
 fn escape(out: &mut String, text: &str, attribute: bool) {
-    for c in text.chars() {
+    // Most text needs nothing: copy runs of plain characters whole, stopping only at the few
+    // that need a replacement (all of them ASCII, apart from the two non-characters).
+    let needs = |c: char| {
+        matches!(c, '&' | '<' | '>' | '\r' | '\u{FFFE}' | '\u{FFFF}')
+            || (c == '"' && attribute)
+            || ((c as u32) < 0x20 && c != '\t' && c != '\n')
+    };
+    let mut rest = text;
+    while let Some(at) = rest.find(needs) {
+        out.push_str(&rest[..at]);
+        let c = rest[at..].chars().next().unwrap_or_default();
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '"' if attribute => out.push_str("&quot;"),
+            '"' => out.push_str("&quot;"),
             '\r' => out.push_str("&#13;"),
-            '\t' | '\n' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
-            c => out.push(c),
+            _ => out.push('\u{FFFD}'),
         }
+        rest = &rest[at + c.len_utf8()..];
     }
+    out.push_str(rest);
 }
 
 /// A complete XML answer with the door's content type.
@@ -182,6 +192,7 @@ mod tests {
             ("tab\tnl\ncr\r", "tab\tnl\ncr&#13;"),
             ("bell\u{7}", "bell\u{FFFD}"),
             ("ሴ ünï", "ሴ ünï"),
+            ("a\u{FFFE}b&\u{1}", "a\u{FFFD}b&amp;\u{FFFD}"),
         ];
         for (input, want) in cases {
             let mut out = String::new();
