@@ -572,22 +572,99 @@ pub async fn principal_of(db: &mut AnyConnection, user_id: &str) -> CoreResult<O
 }
 
 /// The secret and principal behind an access key, if the key is active and its owner enabled.
+/// Every signed request asks this, so it is one query (one round trip to the store).
 pub async fn authenticate_key(
     db: &mut AnyConnection,
     access_key: &str,
 ) -> CoreResult<Option<(Principal, Secret)>> {
-    let row: Option<(String, String)> = sqlx::query_as(
-        "SELECT user_id, secret_key FROM api_keys WHERE access_key = $1 AND state = 'active'",
+    let row: Option<KeyOwnerRow> = sqlx::query_as(
+        "SELECT k.secret_key, \
+         u.id AS u_id, u.account_id AS u_account_id, u.domain_id AS u_domain_id, \
+         u.username AS u_username, u.firstname AS u_firstname, u.lastname AS u_lastname, \
+         u.email AS u_email, u.state AS u_state, u.created_ms AS u_created_ms, \
+         a.id AS a_id, a.name AS a_name, a.domain_id AS a_domain_id, a.role AS a_role, \
+         a.number AS a_number, a.state AS a_state, a.created_ms AS a_created_ms, \
+         d.id AS d_id, d.name AS d_name, d.path AS d_path, d.parent_id AS d_parent_id, \
+         d.state AS d_state, d.created_ms AS d_created_ms \
+         FROM api_keys k JOIN users u ON u.id = k.user_id \
+         JOIN accounts a ON a.id = u.account_id JOIN domains d ON d.id = a.domain_id \
+         WHERE k.access_key = $1 AND k.state = 'active'",
     )
     .bind(access_key)
     .fetch_optional(&mut *db)
     .await?;
-    let Some((user_id, secret)) = row else {
+    let Some(r) = row else {
         return Ok(None);
     };
-    Ok(principal_of(db, &user_id)
-        .await?
-        .map(|p| (p, Secret::new(secret))))
+    let user = User {
+        id: r.u_id,
+        account_id: r.u_account_id,
+        domain_id: r.u_domain_id,
+        username: r.u_username,
+        firstname: r.u_firstname,
+        lastname: r.u_lastname,
+        email: r.u_email,
+        state: r.u_state,
+        created_ms: r.u_created_ms,
+    };
+    let account = Account::try_from(AccountRow {
+        id: r.a_id,
+        name: r.a_name,
+        domain_id: r.a_domain_id,
+        role: r.a_role,
+        number: r.a_number,
+        state: r.a_state,
+        created_ms: r.a_created_ms,
+    })?;
+    let domain = Domain {
+        id: r.d_id,
+        name: r.d_name,
+        path: r.d_path,
+        parent_id: r.d_parent_id,
+        state: r.d_state,
+        created_ms: r.d_created_ms,
+    };
+    let enabled = [&user.state, &account.state, &domain.state]
+        .iter()
+        .all(|s| *s == STATE_ENABLED);
+    Ok(enabled.then(|| {
+        (
+            Principal {
+                user,
+                account,
+                domain,
+            },
+            Secret::new(r.secret_key),
+        )
+    }))
+}
+
+/// An API key's secret with its user, account and domain, as one row.
+#[derive(sqlx::FromRow)]
+struct KeyOwnerRow {
+    secret_key: String,
+    u_id: String,
+    u_account_id: String,
+    u_domain_id: String,
+    u_username: String,
+    u_firstname: String,
+    u_lastname: String,
+    u_email: String,
+    u_state: String,
+    u_created_ms: i64,
+    a_id: String,
+    a_name: String,
+    a_domain_id: String,
+    a_role: String,
+    a_number: String,
+    a_state: String,
+    a_created_ms: i64,
+    d_id: String,
+    d_name: String,
+    d_path: String,
+    d_parent_id: Option<String>,
+    d_state: String,
+    d_created_ms: i64,
 }
 
 /// The principal for a username and password in a domain, if they match and all is enabled.
