@@ -69,6 +69,13 @@ pub enum Code {
     IdempotentParameterMismatch,
     OperationNotPermitted,
     InvalidInstanceType,
+    /// `InvalidVolume.ZoneMismatch`: a volume and an instance in different zones.
+    VolumeZoneMismatch,
+    VolumeInUse,
+    /// `InvalidAttachment.NotFound`.
+    AttachmentNotFound,
+    /// `InvalidSnapshot.InUse`.
+    SnapshotInUse,
     // Authentication: 401.
     AuthFailure,
     // Authorization and signatures: 403.
@@ -152,6 +159,10 @@ impl Code {
             Self::IdempotentParameterMismatch => "IdempotentParameterMismatch",
             Self::OperationNotPermitted => "OperationNotPermitted",
             Self::InvalidInstanceType => "InvalidInstanceType",
+            Self::VolumeZoneMismatch => "InvalidVolume.ZoneMismatch",
+            Self::VolumeInUse => "VolumeInUse",
+            Self::AttachmentNotFound => "InvalidAttachment.NotFound",
+            Self::SnapshotInUse => "InvalidSnapshot.InUse",
             Self::AuthFailure => "AuthFailure",
             Self::UnauthorizedOperation => "UnauthorizedOperation",
             Self::SignatureDoesNotMatch => "SignatureDoesNotMatch",
@@ -205,7 +216,11 @@ impl Code {
             | Self::AssociationNotFound
             | Self::AssociationMalformed
             | Self::NetworkInterfaceNotFound
-            | Self::NetworkInterfaceMalformed => S::BAD_REQUEST,
+            | Self::NetworkInterfaceMalformed
+            | Self::VolumeZoneMismatch
+            | Self::VolumeInUse
+            | Self::AttachmentNotFound
+            | Self::SnapshotInUse => S::BAD_REQUEST,
             Self::AuthFailure => S::UNAUTHORIZED,
             Self::UnauthorizedOperation
             | Self::SignatureDoesNotMatch

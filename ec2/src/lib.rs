@@ -26,15 +26,17 @@ pub use actions::addresses::{Address, AddressAssociation, AddressRef, Associatio
 use bytes::Bytes;
 use tracing::{debug, error};
 
+pub use actions::snapshots::{NewSnapshot, PermissionChange, Snapshot};
+pub use actions::volumes::{NewVolume, Volume, VolumeAttachment, VolumeChange, VolumeModification};
 pub use error::{Code, Ec2Error, Protocol};
 use generated::operations::{EC2_OPERATIONS, STS_OPERATIONS};
 use query::Params;
 use sigv4::{Claim, RequestParts, SigError};
 pub use types::{
-    AttributeChange, AvailabilityZone, CreatedKeyPair, GroupRef, Image, ImageState, Instance,
-    InstanceAttributes, InstanceState, InstanceType, KeyPair, LaunchRequest, NetworkInterface,
-    Permission, PermissionPeer, Region, ReservationCursor, ReservationPage, ResourceTag,
-    SecurityGroup, SecurityGroupRule, StateChange, Subnet, Tag, Vpc,
+    AttributeChange, AvailabilityZone, BlockDevice, BlockDeviceRequest, CreatedKeyPair, GroupRef,
+    Image, ImageState, Instance, InstanceAttributes, InstanceState, InstanceType, KeyPair,
+    LaunchRequest, NetworkInterface, Permission, PermissionPeer, Region, ReservationCursor,
+    ReservationPage, ResourceTag, SecurityGroup, SecurityGroupRule, StateChange, Subnet, Tag, Vpc,
 };
 
 /// The caller behind a verified access key.
@@ -273,6 +275,116 @@ pub trait Ec2Port: Send + Sync + 'static {
         _req: &actions::addresses::ReleaseAddress,
     ) -> Result<(), Ec2Error> {
         Err(not_served("ReleaseAddress"))
+    }
+
+    /// The caller's account's volumes, oldest first.
+    async fn volumes(&self, _caller: &Caller) -> Result<Vec<Volume>, Ec2Error> {
+        Err(not_served("DescribeVolumes"))
+    }
+
+    async fn create_volume(
+        &self,
+        _caller: &Caller,
+        _req: &NewVolume,
+        _dry_run: bool,
+    ) -> Result<Volume, Ec2Error> {
+        Err(not_served("CreateVolume"))
+    }
+
+    /// Attaches a volume; answers the attachment as it is while attaching.
+    async fn attach_volume(
+        &self,
+        _caller: &Caller,
+        _volume_id: &str,
+        _instance_id: &str,
+        _device: &str,
+        _dry_run: bool,
+    ) -> Result<VolumeAttachment, Ec2Error> {
+        Err(not_served("AttachVolume"))
+    }
+
+    /// Detaches a volume; answers the attachment as it is while detaching.
+    #[allow(clippy::too_many_arguments)] // one port call per EC2 action, all of its inputs
+    async fn detach_volume(
+        &self,
+        _caller: &Caller,
+        _volume_id: &str,
+        _instance_id: Option<&str>,
+        _device: Option<&str>,
+        _force: bool,
+        _dry_run: bool,
+    ) -> Result<VolumeAttachment, Ec2Error> {
+        Err(not_served("DetachVolume"))
+    }
+
+    async fn delete_volume(
+        &self,
+        _caller: &Caller,
+        _volume_id: &str,
+        _dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        Err(not_served("DeleteVolume"))
+    }
+
+    async fn modify_volume(
+        &self,
+        _caller: &Caller,
+        _change: &VolumeChange,
+        _dry_run: bool,
+    ) -> Result<VolumeModification, Ec2Error> {
+        Err(not_served("ModifyVolume"))
+    }
+
+    async fn volume_modifications(
+        &self,
+        _caller: &Caller,
+    ) -> Result<Vec<VolumeModification>, Ec2Error> {
+        Err(not_served("DescribeVolumesModifications"))
+    }
+
+    /// The snapshots the caller may see: its own and those shared with it, oldest first.
+    async fn snapshots(&self, _caller: &Caller) -> Result<Vec<Snapshot>, Ec2Error> {
+        Err(not_served("DescribeSnapshots"))
+    }
+
+    async fn create_snapshot(
+        &self,
+        _caller: &Caller,
+        _volume_id: &str,
+        _req: &NewSnapshot,
+        _dry_run: bool,
+    ) -> Result<Snapshot, Ec2Error> {
+        Err(not_served("CreateSnapshot"))
+    }
+
+    async fn copy_snapshot(
+        &self,
+        _caller: &Caller,
+        _source_region: &str,
+        _source_id: &str,
+        _req: &NewSnapshot,
+        _dry_run: bool,
+    ) -> Result<Snapshot, Ec2Error> {
+        Err(not_served("CopySnapshot"))
+    }
+
+    async fn delete_snapshot(
+        &self,
+        _caller: &Caller,
+        _snapshot_id: &str,
+        _dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        Err(not_served("DeleteSnapshot"))
+    }
+
+    async fn change_snapshot_permissions(
+        &self,
+        _caller: &Caller,
+        _snapshot_id: &str,
+        _change: &PermissionChange,
+        _dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        Err(not_served("ModifySnapshotAttribute"))
     }
 }
 

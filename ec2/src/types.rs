@@ -130,6 +130,8 @@ pub struct Instance {
     /// Why the instance is in its state (EC2 `stateReason`), if anything is worth saying.
     pub state_reason: Option<String>,
     pub client_token: Option<String>,
+    /// The instance's volumes, root first.
+    pub block_devices: Vec<BlockDevice>,
 }
 
 /// Where a page of reservations ends: the launch time and id of its last reservation.
@@ -203,6 +205,8 @@ pub struct LaunchRequest {
     /// Base64 text as the client sent it, stored and returned verbatim.
     pub user_data: Option<String>,
     pub root_size_gib: Option<i64>,
+    /// `BlockDeviceMapping.N` with an `Ebs` part: the root's size and type, extra volumes.
+    pub block_devices: Vec<BlockDeviceRequest>,
     pub instance_tags: Vec<Tag>,
     pub client_token: Option<String>,
     pub disable_api_termination: bool,
@@ -344,4 +348,29 @@ pub struct Subnet {
     pub map_public_ip_on_launch: bool,
     pub state: String,
     pub tags: Vec<Tag>,
+}
+
+/// One `BlockDeviceMapping.N` of RunInstances.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BlockDeviceRequest {
+    pub device: String,
+    pub size_gib: Option<i64>,
+    pub volume_type: Option<String>,
+    pub iops: Option<i64>,
+    pub throughput: Option<i64>,
+    pub snapshot_id: Option<String>,
+    pub delete_on_termination: Option<bool>,
+    /// `NoDevice`: the image's mapping of this device is suppressed.
+    pub no_device: bool,
+}
+
+/// A volume of an instance, as its `blockDeviceMapping` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockDevice {
+    pub device: String,
+    pub volume_id: String,
+    /// attaching, attached, detaching.
+    pub state: String,
+    pub attach_ms: i64,
+    pub delete_on_termination: bool,
 }

@@ -52,6 +52,16 @@ pub trait TemplateImages: Send + Sync + std::fmt::Debug {
     async fn local_image(&self, template_id: &str) -> Result<Option<PathBuf>, DriverError>;
 }
 
+/// A volume as a host sees it: which disk, how big, and whether it is an instance's root.
+#[derive(Debug, Clone)]
+pub struct VolumeDisk {
+    /// The volume's native id (names its file on primary storage).
+    pub id: String,
+    pub ec2_id: String,
+    pub size_bytes: u64,
+    pub root: bool,
+}
+
 /// Whether a guest is running, as its host sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PowerState {
@@ -93,6 +103,50 @@ pub trait Driver: Send + Sync + std::fmt::Debug {
 
     /// The tail of the guest's console output, if the driver keeps one.
     async fn console_output(&self, instance_id: &str) -> Result<Option<Vec<u8>>, DriverError>;
+
+    /// Plugs a data volume into a guest (made on primary storage first if it is new); a
+    /// stopped guest gets it at its next boot.
+    async fn attach_volume(
+        &self,
+        instance_id: &str,
+        volume: &VolumeDisk,
+    ) -> Result<(), DriverError>;
+
+    /// Unplugs a data volume; `force` does not wait for the guest to let go of it.
+    async fn detach_volume(
+        &self,
+        instance_id: &str,
+        volume: &VolumeDisk,
+        force: bool,
+    ) -> Result<(), DriverError>;
+
+    /// Copies a volume's bytes, consistently, into a new file at `target` and answers how many
+    /// bytes it holds; `None` when this host has no such volume. `instance_id` is the guest
+    /// it is attached to, if any (a running guest's disk is copied through the hypervisor,
+    /// never read from under it).
+    async fn snapshot_volume(
+        &self,
+        instance_id: Option<&str>,
+        volume: &VolumeDisk,
+        target: &std::path::Path,
+    ) -> Result<Option<u64>, DriverError>;
+
+    /// Grows a volume to `volume.size_bytes` (a running guest sees the new size).
+    async fn resize_volume(
+        &self,
+        instance_id: Option<&str>,
+        volume: &VolumeDisk,
+    ) -> Result<(), DriverError>;
+
+    /// Where a data volume attached to a guest that is about to boot is on this host (made
+    /// first if it is new); `None` for a driver whose guests have no disks.
+    async fn volume_for_boot(
+        &self,
+        volume: &VolumeDisk,
+    ) -> Result<Option<std::path::PathBuf>, DriverError>;
+
+    /// Removes a detached volume from primary storage; a missing one is not an error.
+    async fn delete_volume(&self, volume: &VolumeDisk) -> Result<(), DriverError>;
 }
 
 /// The drivers of this server, one per hypervisor.

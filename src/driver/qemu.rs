@@ -28,8 +28,11 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
 use tracing::{debug, info, warn};
 
-use super::{Driver, DriverError, GuestSpec, PowerState};
+use super::{Driver, DriverError, GuestSpec, PowerState, VolumeDisk};
 use crate::model::infra::Hypervisor;
+
+#[path = "qemu_volumes.rs"]
+mod volumes;
 
 /// How QEMU runs guests' CPUs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1293,6 +1296,48 @@ impl Driver for Qemu {
                 "cannot read the console of instance {instance_id}: {e}"
             ))
         })
+    }
+
+    async fn attach_volume(
+        &self,
+        instance_id: &str,
+        volume: &VolumeDisk,
+    ) -> Result<(), DriverError> {
+        self.plug_volume(instance_id, volume).await
+    }
+
+    async fn detach_volume(
+        &self,
+        instance_id: &str,
+        volume: &VolumeDisk,
+        force: bool,
+    ) -> Result<(), DriverError> {
+        self.unplug_volume(instance_id, volume, force).await
+    }
+
+    async fn snapshot_volume(
+        &self,
+        instance_id: Option<&str>,
+        volume: &VolumeDisk,
+        target: &Path,
+    ) -> Result<Option<u64>, DriverError> {
+        self.copy_volume(instance_id, volume, target).await
+    }
+
+    async fn resize_volume(
+        &self,
+        instance_id: Option<&str>,
+        volume: &VolumeDisk,
+    ) -> Result<(), DriverError> {
+        self.grow_volume(instance_id, volume).await
+    }
+
+    async fn volume_for_boot(&self, volume: &VolumeDisk) -> Result<Option<PathBuf>, DriverError> {
+        self.boot_volume_file(volume).await
+    }
+
+    async fn delete_volume(&self, volume: &VolumeDisk) -> Result<(), DriverError> {
+        self.remove_volume(volume).await
     }
 }
 

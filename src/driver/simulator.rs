@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use super::{Driver, DriverError, GuestSpec, PowerState};
+use super::{Driver, DriverError, GuestSpec, PowerState, VolumeDisk};
 use crate::model::infra::Hypervisor;
 use crate::now_ms;
 use crate::store::Store;
@@ -53,6 +53,30 @@ impl Simulator {
         counted
             || (self.behaviour.start_failure_rate > 0.0
                 && rand::thread_rng().gen_bool(self.behaviour.start_failure_rate.min(1.0)))
+    }
+
+    /// Records which guest (if any) a simulated volume is plugged into, and its size.
+    async fn plug(
+        &self,
+        volume_id: &str,
+        instance_id: Option<&str>,
+        size_bytes: u64,
+    ) -> Result<(), DriverError> {
+        let mut tx = self.db.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO sim_volumes (volume_id, instance_id, size_bytes, updated_ms) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (volume_id) DO UPDATE SET \
+             instance_id = excluded.instance_id, size_bytes = excluded.size_bytes, \
+             updated_ms = excluded.updated_ms",
+        )
+        .bind(volume_id)
+        .bind(instance_id)
+        .bind(i64::try_from(size_bytes).unwrap_or(i64::MAX))
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn set_power(&self, instance_id: &str, power: &str) -> Result<u64, DriverError> {
@@ -148,5 +172,68 @@ impl Driver for Simulator {
     async fn console_output(&self, _instance_id: &str) -> Result<Option<Vec<u8>>, DriverError> {
         // LIMITATION: simulated guests have no console; the QEMU driver keeps a real one.
         Ok(None)
+    }
+
+    async fn attach_volume(
+        &self,
+        instance_id: &str,
+        volume: &VolumeDisk,
+    ) -> Result<(), DriverError> {
+        self.plug(&volume.id, Some(instance_id), volume.size_bytes)
+            .await
+    }
+
+    async fn detach_volume(
+        &self,
+        _instance_id: &str,
+        volume: &VolumeDisk,
+        _force: bool,
+    ) -> Result<(), DriverError> {
+        self.plug(&volume.id, None, volume.size_bytes).await
+    }
+
+    async fn snapshot_volume(
+        &self,
+        instance_id: Option<&str>,
+        volume: &VolumeDisk,
+        target: &std::path::Path,
+    ) -> Result<Option<u64>, DriverError> {
+        // A simulated disk has no bytes: the snapshot holds a description of what it copied.
+        let text = format!(
+            "cirrus simulated snapshot\nvolume {}\nsize_bytes {}\nroot {}\ninstance {}\n",
+            volume.ec2_id,
+            volume.size_bytes,
+            volume.root,
+            instance_id.unwrap_or("-")
+        );
+        tokio::fs::write(target, text.as_bytes())
+            .await
+            .map_err(|e| DriverError::Failed(format!("cannot write {}: {e}", target.display())))?;
+        Ok(Some(text.len() as u64))
+    }
+
+    async fn resize_volume(
+        &self,
+        instance_id: Option<&str>,
+        volume: &VolumeDisk,
+    ) -> Result<(), DriverError> {
+        self.plug(&volume.id, instance_id, volume.size_bytes).await
+    }
+
+    async fn volume_for_boot(
+        &self,
+        _volume: &VolumeDisk,
+    ) -> Result<Option<std::path::PathBuf>, DriverError> {
+        Ok(None)
+    }
+
+    async fn delete_volume(&self, volume: &VolumeDisk) -> Result<(), DriverError> {
+        let mut tx = self.db.begin_write().await?;
+        sqlx::query("DELETE FROM sim_volumes WHERE volume_id = $1")
+            .bind(&volume.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

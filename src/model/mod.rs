@@ -20,8 +20,10 @@ pub mod public_ip;
 pub mod scope;
 pub mod security_group;
 pub mod session;
+pub mod snapshot;
 pub mod tag;
 pub mod template;
+pub mod volume;
 
 use rand::Rng;
 

@@ -74,9 +74,7 @@ impl Orchestrator {
             template_image,
             user_data: i.user_data.clone(),
             public_keys,
-            // LIMITATION: data volumes come with the volume model (the storage work); until
-            // then a guest boots with its root disk and config drive only.
-            data_volumes: Vec::new(),
+            data_volumes: self.boot_volumes(i).await?,
             availability_zone: zone.map(|(name,)| name),
         })
     }

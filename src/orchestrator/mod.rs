@@ -11,6 +11,7 @@
 mod guest;
 pub mod jobs;
 pub mod placement;
+pub mod volumes;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -281,6 +282,7 @@ impl Orchestrator {
                 updated_ms: now,
             };
             instance::insert(&mut tx, &row).await?;
+            volumes::insert_root(&mut tx, &row, &spec.template).await?;
             attachments.attach(&mut tx, &row).await?;
             self.event(
                 &mut tx,
@@ -909,6 +911,7 @@ impl Orchestrator {
             }
             JobKind::DestroyInstance { expunge: true } | JobKind::ExpungeInstance => {
                 self.give_back(db, i).await?;
+                self.release_volumes(db, i).await?;
                 self.completed(db, i, "VM.EXPUNGE", "expunged").await?;
                 sqlx::query("DELETE FROM instances WHERE id = $1")
                     .bind(&i.id)

@@ -34,6 +34,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0004_compute_network.sql"),
     ),
     (5, "native", include_str!("migrations/0005_native.sql")),
+    (6, "volumes", include_str!("migrations/0006_volumes.sql")),
     (
         8,
         "addresses",

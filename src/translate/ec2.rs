@@ -15,6 +15,10 @@ use cirrus_ec2::{
     ReservationCursor, ReservationPage, ResourceTag, SecurityGroup, SecurityGroupRule, StateChange,
     StateRequest, Subnet, Vpc,
 };
+use cirrus_ec2::{
+    NewSnapshot, NewVolume, PermissionChange, Snapshot, Volume, VolumeAttachment, VolumeChange,
+    VolumeModification,
+};
 use sqlx::AnyConnection;
 
 use super::Translator;
@@ -165,6 +169,17 @@ fn views(
         .collect()
 }
 
+/// Puts each instance's volumes into its block device mapping.
+fn with_devices(
+    mut views: Vec<Instance>,
+    mut devices: HashMap<String, Vec<cirrus_ec2::BlockDevice>>,
+) -> Vec<Instance> {
+    for v in &mut views {
+        v.block_devices = devices.remove(&v.instance_id).unwrap_or_default();
+    }
+    views
+}
+
 fn instance(
     l: InstanceListing,
     interfaces: Vec<InterfaceListing>,
@@ -225,6 +240,7 @@ fn instance(
         vcpus: row.cpus,
         root_device_name: ROOT_DEVICE_NAME.to_owned(),
         key_name: row.key_name,
+        block_devices: Vec::new(),
     }
 }
 
@@ -578,6 +594,116 @@ impl Ec2Port for Translator {
     async fn subnets(&self, caller: &Caller) -> Result<Vec<Subnet>, Ec2Error> {
         self.subnet_views(caller).await
     }
+
+    async fn volumes(&self, caller: &Caller) -> Result<Vec<Volume>, Ec2Error> {
+        self.volume_views(caller).await
+    }
+
+    async fn create_volume(
+        &self,
+        caller: &Caller,
+        req: &NewVolume,
+        dry_run: bool,
+    ) -> Result<Volume, Ec2Error> {
+        self.ec2_create_volume(caller, req, dry_run).await
+    }
+
+    async fn attach_volume(
+        &self,
+        caller: &Caller,
+        volume_id: &str,
+        instance_id: &str,
+        device: &str,
+        dry_run: bool,
+    ) -> Result<VolumeAttachment, Ec2Error> {
+        self.ec2_attach_volume(caller, volume_id, instance_id, device, dry_run)
+            .await
+    }
+
+    async fn detach_volume(
+        &self,
+        caller: &Caller,
+        volume_id: &str,
+        instance_id: Option<&str>,
+        device: Option<&str>,
+        force: bool,
+        dry_run: bool,
+    ) -> Result<VolumeAttachment, Ec2Error> {
+        self.ec2_detach_volume(caller, volume_id, instance_id, device, force, dry_run)
+            .await
+    }
+
+    async fn delete_volume(
+        &self,
+        caller: &Caller,
+        volume_id: &str,
+        dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        self.ec2_delete_volume(caller, volume_id, dry_run).await
+    }
+
+    async fn modify_volume(
+        &self,
+        caller: &Caller,
+        change: &VolumeChange,
+        dry_run: bool,
+    ) -> Result<VolumeModification, Ec2Error> {
+        self.ec2_modify_volume(caller, change, dry_run).await
+    }
+
+    async fn volume_modifications(
+        &self,
+        caller: &Caller,
+    ) -> Result<Vec<VolumeModification>, Ec2Error> {
+        self.ec2_volume_modifications(caller).await
+    }
+
+    async fn snapshots(&self, caller: &Caller) -> Result<Vec<Snapshot>, Ec2Error> {
+        self.snapshot_views(caller).await
+    }
+
+    async fn create_snapshot(
+        &self,
+        caller: &Caller,
+        volume_id: &str,
+        req: &NewSnapshot,
+        dry_run: bool,
+    ) -> Result<Snapshot, Ec2Error> {
+        self.ec2_create_snapshot(caller, volume_id, req, dry_run)
+            .await
+    }
+
+    async fn copy_snapshot(
+        &self,
+        caller: &Caller,
+        source_region: &str,
+        source_id: &str,
+        req: &NewSnapshot,
+        dry_run: bool,
+    ) -> Result<Snapshot, Ec2Error> {
+        self.ec2_copy_snapshot(caller, source_region, source_id, req, dry_run)
+            .await
+    }
+
+    async fn delete_snapshot(
+        &self,
+        caller: &Caller,
+        snapshot_id: &str,
+        dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        self.ec2_delete_snapshot(caller, snapshot_id, dry_run).await
+    }
+
+    async fn change_snapshot_permissions(
+        &self,
+        caller: &Caller,
+        snapshot_id: &str,
+        change: &PermissionChange,
+        dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        self.ec2_change_snapshot_permissions(caller, snapshot_id, change, dry_run)
+            .await
+    }
 }
 
 fn core(e: CoreError) -> Ec2Error {
@@ -711,6 +837,8 @@ struct LaunchExtras {
     tags: Vec<(String, String)>,
     client_token: Option<String>,
     digest: String,
+    account_number: String,
+    volumes: super::ec2_volumes::LaunchVolumes,
 }
 
 #[async_trait::async_trait]
@@ -737,6 +865,15 @@ impl LaunchAttachments for LaunchExtras {
             },
         )
         .await?;
+        self.volumes
+            .attach(
+                db,
+                &self.account_id,
+                &self.account_number,
+                i,
+                self.options.root_size_gib,
+            )
+            .await?;
         if !self.tags.is_empty() {
             let r = TaggedResource {
                 kind: TaggedKind::Instance,
@@ -776,29 +913,31 @@ impl Translator {
     ) -> crate::error::CoreResult<(Vec<Instance>, Option<ReservationCursor>)> {
         let pool = &self.cloud.store.pool;
         let account = caller.account_id.as_str();
-        let (rows, interfaces, tags) = if let InstancePick::All = pick {
+        let (rows, interfaces, tags, devices) = if let InstancePick::All = pick {
             // Three independent reads; run together, they overlap on the pool's connections.
-            let ((rows, _), interfaces, tags) = tokio::try_join!(
+            let ((rows, _), interfaces, tags, devices) = tokio::try_join!(
                 listing::instances_of_account(pool, account, pick),
                 network::interfaces_of_account(pool, account),
                 tag::by_resource(pool, account, TaggedKind::Instance),
+                self.block_devices(account, None),
             )?;
-            (rows, interfaces, tags)
+            (rows, interfaces, tags, devices)
         } else {
             let (rows, more) = listing::instances_of_account(pool, account, pick).await?;
             let ids: Vec<&str> = rows.iter().map(|l| l.row.id.as_str()).collect();
-            let (interfaces, tags) = tokio::try_join!(
+            let (interfaces, tags, devices) = tokio::try_join!(
                 network::interfaces_of_instances(pool, account, &ids),
                 tag::of_resources(pool, account, TaggedKind::Instance, &ids),
+                self.block_devices(account, Some(&ids)),
             )?;
             let next = rows.last().filter(|_| more).map(|l| ReservationCursor {
                 created_ms: l.row.created_ms,
                 reservation_id: l.row.reservation_id.clone(),
             });
-            let shown = views(rows, interfaces, tags);
+            let shown = with_devices(views(rows, interfaces, tags), devices);
             return Ok((self.with_public_addresses(account, shown).await?, next));
         };
-        let shown = views(rows, interfaces, tags);
+        let shown = with_devices(views(rows, interfaces, tags), devices);
         Ok((self.with_public_addresses(account, shown).await?, None))
     }
 
@@ -877,6 +1016,12 @@ impl Translator {
                 ));
             }
         }
+        let root_size_gib = req
+            .root_size_gib
+            .unwrap_or(((template.size_bytes + GIB - 1) / GIB).max(1));
+        let volumes = self
+            .launch_volumes(caller, &req.block_devices, root_size_gib)
+            .await?;
         if req.dry_run {
             return Err(Ec2Error::dry_run());
         }
@@ -890,12 +1035,7 @@ impl Translator {
                     .shutdown_behavior
                     .clone()
                     .unwrap_or_else(|| instance_options::SHUTDOWN_STOP.to_owned()),
-                ..InstanceOptions::new(
-                    "",
-                    ROOT_DEVICE_NAME,
-                    req.root_size_gib
-                        .unwrap_or(((template.size_bytes + GIB - 1) / GIB).max(1)),
-                )
+                ..InstanceOptions::new("", ROOT_DEVICE_NAME, root_size_gib)
             },
             tags: req
                 .instance_tags
@@ -905,6 +1045,8 @@ impl Translator {
             client_token: req.client_token.clone(),
             digest: req.digest.clone(),
             network: network.clone(),
+            account_number: caller.account_number.clone(),
+            volumes,
         };
         let spec = LaunchSpec {
             account_id: caller.account_id.clone(),
@@ -1545,6 +1687,8 @@ impl Translator {
                 Resource::SecurityGroup,
             ),
             "key" => (TaggedKind::KeyPair, "ssh_key_pairs", Resource::KeyPair),
+            "vol" => (TaggedKind::Volume, "volumes", Resource::Volume),
+            "snap" => (TaggedKind::Snapshot, "snapshots", Resource::Snapshot),
             "vpc" => (TaggedKind::Vpc, "vpcs", Resource::Vpc),
             "subnet" => (TaggedKind::Network, "networks", Resource::Subnet),
             "eipalloc" => (TaggedKind::PublicIp, "public_ips", Resource::Allocation),

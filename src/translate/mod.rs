@@ -3,6 +3,7 @@
 //! the door's typed response; none of them knows HTTP or a wire format.
 
 pub mod ec2;
+mod ec2_volumes;
 pub mod native;
 pub mod s3;
 

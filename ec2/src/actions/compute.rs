@@ -19,7 +19,8 @@ use crate::filter::{self, Filter, FilterNames};
 use crate::page::PageRequest;
 use crate::query::Params;
 use crate::types::{
-    AttributeChange, Instance, InstanceAttributes, InstanceState, LaunchRequest, StateChange,
+    AttributeChange, BlockDeviceRequest, Instance, InstanceAttributes, InstanceState,
+    LaunchRequest, StateChange,
 };
 use crate::xml;
 use crate::{Caller, Ec2Port, StateRequest};
@@ -32,7 +33,7 @@ pub struct RunInstances(pub LaunchRequest);
 
 fn launch_digest(r: &LaunchRequest) -> String {
     let canonical = format!(
-        "{:?}|{:?}|{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{}|{:?}",
+        "{:?}|{:?}|{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{}|{:?}|{:?}",
         r.image_id,
         r.instance_type,
         r.min_count,
@@ -47,36 +48,59 @@ fn launch_digest(r: &LaunchRequest) -> String {
         r.instance_tags,
         r.disable_api_termination,
         r.disable_api_stop,
-        r.shutdown_behavior
+        r.shutdown_behavior,
+        r.block_devices
     );
     hex::encode(Sha256::digest(canonical.as_bytes()))
 }
 
-fn take_root_size(p: &mut Params) -> Result<Option<i64>, Ec2Error> {
-    let mut root = None;
+/// The device names a mapping may use for the root volume (the image's, and the usual
+/// Amazon Linux name).
+pub const ROOT_DEVICES: [&str; 2] = ["/dev/sda1", "/dev/xvda"];
+
+/// `BlockDeviceMapping.N`: the root volume's size and type, and extra EBS volumes.
+fn take_block_devices(p: &mut Params) -> Result<Vec<BlockDeviceRequest>, Ec2Error> {
+    let mut out: Vec<BlockDeviceRequest> = Vec::new();
     for members in p.take_structs("BlockDeviceMapping")? {
         let mut m = Params::from_map(members);
         let device = m.take_required("DeviceName")?;
-        let size = m.take_int("Ebs.VolumeSize", 1, 16384)?;
-        // LIMITATION: the volume type, IOPS, throughput, encryption and delete-on-termination
-        // are accepted but not recorded until the EBS work gives instances real volumes.
-        for ignored in [
-            "Ebs.DeleteOnTermination",
-            "Ebs.VolumeType",
-            "Ebs.Iops",
-            "Ebs.Throughput",
-            "Ebs.Encrypted",
-            "Ebs.KmsKeyId",
-        ] {
-            m.take(ignored);
+        if out.iter().any(|b| b.device == device) {
+            return Err(Ec2Error::invalid_value(format!(
+                "The device name '{device}' is mapped more than once."
+            )));
         }
-        m.finish(&["DeviceName", "Ebs"])?;
-        if root.is_none() {
-            root = size;
+        if m.take_bool("Ebs.Encrypted")?.unwrap_or(false) || m.take("Ebs.KmsKeyId").is_some() {
+            return Err(Ec2Error::new(
+                Code::UnsupportedOperation,
+                "Encrypted volumes are not supported: Cirrus volumes are not encrypted.",
+            ));
         }
-        let _ = device;
+        let no_device = m.take("NoDevice").is_some();
+        // LIMITATION: instance store (ephemeral) devices do not exist in Cirrus; a
+        // VirtualName mapping is accepted and makes nothing.
+        let virtual_name = m.take("VirtualName");
+        let b = BlockDeviceRequest {
+            device,
+            size_gib: m.take_int("Ebs.VolumeSize", 1, 16384)?,
+            volume_type: m.take("Ebs.VolumeType"),
+            iops: m.take_int("Ebs.Iops", 1, i64::from(i32::MAX))?,
+            throughput: m.take_int("Ebs.Throughput", 1, i64::from(i32::MAX))?,
+            snapshot_id: m.take("Ebs.SnapshotId"),
+            delete_on_termination: m.take_bool("Ebs.DeleteOnTermination")?,
+            no_device: no_device || virtual_name.is_some(),
+        };
+        m.finish(&["DeviceName", "Ebs", "NoDevice", "VirtualName"])?;
+        out.push(b);
     }
-    Ok(root)
+    Ok(out)
+}
+
+/// The root volume's size asked for by a mapping of the root device.
+fn root_size(devices: &[BlockDeviceRequest]) -> Option<i64> {
+    devices
+        .iter()
+        .find(|b| ROOT_DEVICES.contains(&b.device.as_str()))
+        .and_then(|b| b.size_gib)
 }
 
 fn take_shutdown_behavior(p: &mut Params, name: &str) -> Result<Option<String>, Ec2Error> {
@@ -152,7 +176,8 @@ impl Request for RunInstances {
             subnet_id: p.take("SubnetId"),
             availability_zone,
             user_data,
-            root_size_gib: take_root_size(p)?,
+            root_size_gib: None,
+            block_devices: take_block_devices(p)?,
             // LIMITATION: volume and network-interface tag specifications are accepted and
             // not recorded until the EBS and network interface work gives them resources.
             instance_tags: tags_for(&specs, "instance"),
@@ -170,6 +195,7 @@ impl Request for RunInstances {
                 ));
             }
         }
+        req.root_size_gib = root_size(&req.block_devices);
         req.digest = launch_digest(&req);
         Ok(Self(req))
     }

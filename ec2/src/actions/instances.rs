@@ -1,9 +1,7 @@
 //! DescribeInstances: the caller's instances, grouped into reservations. `InstanceId.N`,
 //! filters, and pagination over reservations (MaxResults 5..1000, not together with
 //! `InstanceId.N`).
-//!
-//! LIMITATION: instances have no volumes to show yet (`blockDeviceMapping` is empty); the EBS
-//! work fills it in.
+//! Each instance's `blockDeviceMapping` lists its volumes (root and attached).
 
 use std::borrow::Cow;
 
@@ -328,7 +326,15 @@ pub fn write_instance(w: &mut xml::Writer, i: &Instance) {
     w.text_element("architecture", ARCHITECTURE);
     w.text_element("rootDeviceType", "ebs");
     w.text_element("rootDeviceName", &i.root_device_name);
-    w.empty("blockDeviceMapping");
+    w.list("blockDeviceMapping", &i.block_devices, |w, b| {
+        w.text_element("deviceName", &b.device);
+        w.open("ebs");
+        w.text_element("volumeId", &b.volume_id);
+        w.text_element("status", &b.state);
+        w.time_element("attachTime", xml::timestamp_ms(b.attach_ms));
+        w.bool_element("deleteOnTermination", b.delete_on_termination);
+        w.close("ebs");
+    });
     w.text_element("virtualizationType", "hvm");
     w.list("tagSet", &i.tags, |w, t| {
         w.text_element("key", &t.key);
@@ -461,6 +467,7 @@ mod tests {
             }],
             state_reason: None,
             client_token: None,
+            block_devices: vec![],
             tags: if n == 2 {
                 vec![Tag {
                     key: "Name".into(),

@@ -18,7 +18,9 @@ pub mod instances;
 pub mod keypairs;
 pub mod regions;
 pub mod security_groups;
+pub mod snapshots;
 pub mod tags;
+pub mod volumes;
 pub mod vpcs;
 
 use crate::error::Ec2Error;
@@ -104,6 +106,20 @@ pub const SERVED: &[&str] = &[
     addresses::ReleaseAddress::NAME,
     addresses::DescribeAddresses::NAME,
     addresses::DescribeAddressesAttribute::NAME,
+    volumes::CreateVolume::NAME,
+    volumes::DescribeVolumes::NAME,
+    volumes::AttachVolume::NAME,
+    volumes::DetachVolume::NAME,
+    volumes::DeleteVolume::NAME,
+    volumes::ModifyVolume::NAME,
+    volumes::DescribeVolumesModifications::NAME,
+    volumes::DescribeVolumeStatus::NAME,
+    snapshots::CreateSnapshot::NAME,
+    snapshots::DescribeSnapshots::NAME,
+    snapshots::DeleteSnapshot::NAME,
+    snapshots::CopySnapshot::NAME,
+    snapshots::DescribeSnapshotAttribute::NAME,
+    snapshots::ModifySnapshotAttribute::NAME,
 ];
 
 /// Runs a served action: `None` if the door does not serve `action`.
@@ -245,6 +261,48 @@ async fn dispatch<P: Ec2Port + ?Sized>(
         }
         addresses::DescribeAddressesAttribute::NAME => {
             addresses::serve_describe_attribute(port, caller, decode(params)?, id).await
+        }
+        volumes::CreateVolume::NAME => {
+            volumes::serve_create(port, caller, decode(params)?, id).await
+        }
+        volumes::DescribeVolumes::NAME => {
+            volumes::serve_describe(port, caller, decode(params)?, id).await
+        }
+        volumes::AttachVolume::NAME => {
+            volumes::serve_attach(port, caller, decode(params)?, id).await
+        }
+        volumes::DetachVolume::NAME => {
+            volumes::serve_detach(port, caller, decode(params)?, id).await
+        }
+        volumes::DeleteVolume::NAME => {
+            volumes::serve_delete(port, caller, decode(params)?, id).await
+        }
+        volumes::ModifyVolume::NAME => {
+            volumes::serve_modify(port, caller, decode(params)?, id).await
+        }
+        volumes::DescribeVolumesModifications::NAME => {
+            volumes::serve_modifications(port, caller, decode(params)?, id).await
+        }
+        volumes::DescribeVolumeStatus::NAME => {
+            volumes::serve_status(port, caller, decode(params)?, id).await
+        }
+        snapshots::CreateSnapshot::NAME => {
+            snapshots::serve_create(port, caller, decode(params)?, id).await
+        }
+        snapshots::DescribeSnapshots::NAME => {
+            snapshots::serve_describe(port, caller, decode(params)?, id).await
+        }
+        snapshots::DeleteSnapshot::NAME => {
+            snapshots::serve_delete(port, caller, decode(params)?, id).await
+        }
+        snapshots::CopySnapshot::NAME => {
+            snapshots::serve_copy(port, caller, decode(params)?, id).await
+        }
+        snapshots::DescribeSnapshotAttribute::NAME => {
+            snapshots::serve_describe_attribute(port, caller, decode(params)?, id).await
+        }
+        snapshots::ModifySnapshotAttribute::NAME => {
+            snapshots::serve_modify_attribute(port, caller, decode(params)?, id).await
         }
         other => Err(Ec2Error::internal(format!(
             "{other} is listed as served but has no dispatch entry"

@@ -818,6 +818,16 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "AttachVolume",
+        &[
+            "Device",
+            "DryRun",
+            "EbsCardIndex",
+            "InstanceId",
+            "VolumeId",
+        ],
+    ),
+    (
         "AuthorizeSecurityGroupEgress",
         &[
             "CidrIp",
@@ -849,6 +859,23 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "CopySnapshot",
+        &[
+            "CompletionDurationMinutes",
+            "Description",
+            "DestinationAvailabilityZone",
+            "DestinationOutpostArn",
+            "DestinationRegion",
+            "DryRun",
+            "Encrypted",
+            "KmsKeyId",
+            "PresignedUrl",
+            "SourceRegion",
+            "SourceSnapshotId",
+            "TagSpecification",
+        ],
+    ),
+    (
         "CreateKeyPair",
         &[
             "DryRun",
@@ -869,11 +896,43 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "CreateSnapshot",
+        &[
+            "Description",
+            "DryRun",
+            "Location",
+            "OutpostArn",
+            "TagSpecification",
+            "VolumeId",
+        ],
+    ),
+    (
         "CreateTags",
         &[
             "DryRun",
             "ResourceId",
             "Tag",
+        ],
+    ),
+    (
+        "CreateVolume",
+        &[
+            "AvailabilityZone",
+            "AvailabilityZoneId",
+            "ClientToken",
+            "DryRun",
+            "Encrypted",
+            "Iops",
+            "KmsKeyId",
+            "MultiAttachEnabled",
+            "Operator",
+            "OutpostArn",
+            "Size",
+            "SnapshotId",
+            "TagSpecification",
+            "Throughput",
+            "VolumeInitializationRate",
+            "VolumeType",
         ],
     ),
     (
@@ -893,11 +952,25 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "DeleteSnapshot",
+        &[
+            "DryRun",
+            "SnapshotId",
+        ],
+    ),
+    (
         "DeleteTags",
         &[
             "DryRun",
             "ResourceId",
             "Tag",
+        ],
+    ),
+    (
+        "DeleteVolume",
+        &[
+            "DryRun",
+            "VolumeId",
         ],
     ),
     (
@@ -1043,6 +1116,26 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "DescribeSnapshotAttribute",
+        &[
+            "Attribute",
+            "DryRun",
+            "SnapshotId",
+        ],
+    ),
+    (
+        "DescribeSnapshots",
+        &[
+            "DryRun",
+            "Filter",
+            "MaxResults",
+            "NextToken",
+            "Owner",
+            "RestorableBy",
+            "SnapshotId",
+        ],
+    ),
+    (
         "DescribeSubnets",
         &[
             "DryRun",
@@ -1062,6 +1155,38 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "DescribeVolumeStatus",
+        &[
+            "DryRun",
+            "Filter",
+            "IncludeManagedResources",
+            "MaxResults",
+            "NextToken",
+            "VolumeId",
+        ],
+    ),
+    (
+        "DescribeVolumes",
+        &[
+            "DryRun",
+            "Filter",
+            "IncludeManagedResources",
+            "MaxResults",
+            "NextToken",
+            "VolumeId",
+        ],
+    ),
+    (
+        "DescribeVolumesModifications",
+        &[
+            "DryRun",
+            "Filter",
+            "MaxResults",
+            "NextToken",
+            "VolumeId",
+        ],
+    ),
+    (
         "DescribeVpcAttribute",
         &[
             "Attribute",
@@ -1077,6 +1202,16 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
             "MaxResults",
             "NextToken",
             "VpcId",
+        ],
+    ),
+    (
+        "DetachVolume",
+        &[
+            "Device",
+            "DryRun",
+            "Force",
+            "InstanceId",
+            "VolumeId",
         ],
     ),
     (
@@ -1124,6 +1259,30 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
             "SriovNetSupport",
             "UserData",
             "Value",
+        ],
+    ),
+    (
+        "ModifySnapshotAttribute",
+        &[
+            "Attribute",
+            "CreateVolumePermission",
+            "DryRun",
+            "OperationType",
+            "SnapshotId",
+            "UserGroup",
+            "UserId",
+        ],
+    ),
+    (
+        "ModifyVolume",
+        &[
+            "DryRun",
+            "Iops",
+            "MultiAttachEnabled",
+            "Size",
+            "Throughput",
+            "VolumeId",
+            "VolumeType",
         ],
     ),
     (
