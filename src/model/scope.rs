@@ -1,7 +1,8 @@
 //! Scoped, paged listings for the native API: which owners' resources a listing may show
-//! ([`Visibility`]), and the queries that list instances and templates under it. The instance listing pages in SQL
-//! (a stable `ORDER BY created_ms, id`, so pages never overlap) and counts the whole match in
-//! the same scope, so a page of 500 out of many thousands reads only what it shows.
+//! ([`Visibility`]), and the queries that list instances and templates under it. The instance
+//! listing pages in SQL (a stable `ORDER BY created_ms, id`, so pages never overlap) and counts
+//! the whole match in the same scope, so a page of 500 out of many thousands reads only what it
+//! shows.
 
 use sqlx::AnyPool;
 
@@ -246,8 +247,21 @@ pub async fn list_instances(
         ));
     }
     let filter = w.sql();
+    // The filter reads only the instance row, plus its account and domain for a domain's
+    // visibility: counting and paging join nothing else, and the names are joined to the page's
+    // rows alone (a 500-row page of 25,000 then sorts ids on an index, not 25,000 joined rows).
+    let owners = matches!(
+        q.visibility,
+        Some(Visibility::DomainTree(_)) | Some(Visibility::Domain(_))
+    );
+    let from = if owners {
+        " FROM instances i JOIN accounts a ON a.id = i.account_id \
+         JOIN domains d ON d.id = a.domain_id"
+    } else {
+        " FROM instances i"
+    };
 
-    let count_sql = format!("SELECT COUNT(*){INSTANCE_FROM}{filter}");
+    let count_sql = format!("SELECT COUNT(*){from}{filter}");
     let mut count_q = sqlx::query_scalar::<_, i64>(&count_sql);
     for b in &w.binds {
         count_q = count_q.bind(b.as_str());
@@ -257,17 +271,23 @@ pub async fn list_instances(
         return Ok((0, Vec::new()));
     }
 
-    let mut sql = format!("{INSTANCE_COLUMNS}{INSTANCE_FROM}{filter} ORDER BY i.created_ms, i.id");
+    let mut page = format!("SELECT i.id{from}{filter} ORDER BY i.created_ms, i.id");
     if let Some(limit) = q.limit {
-        sql.push_str(&format!(" LIMIT {limit}"));
+        page.push_str(&format!(" LIMIT {limit}"));
     }
     if q.offset > 0 {
         if q.limit.is_none() {
             // Both SQLite and PostgreSQL need a LIMIT before an OFFSET; this one never binds.
-            sql.push_str(&format!(" LIMIT {}", i64::MAX));
+            page.push_str(&format!(" LIMIT {}", i64::MAX));
         }
-        sql.push_str(&format!(" OFFSET {}", q.offset));
+        page.push_str(&format!(" OFFSET {}", q.offset));
     }
+    let named_from = INSTANCE_FROM.replacen(
+        " FROM instances i",
+        &format!(" FROM ({page}) p JOIN instances i ON i.id = p.id"),
+        1,
+    );
+    let sql = format!("{INSTANCE_COLUMNS}{named_from} ORDER BY i.created_ms, i.id");
     let mut rows_q = sqlx::query_as::<_, InstanceView>(&sql);
     for b in &w.binds {
         rows_q = rows_q.bind(b.as_str());
