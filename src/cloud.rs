@@ -22,6 +22,8 @@ pub struct Cloud {
     pub orchestrator: Arc<Orchestrator>,
     /// The secondary storage object store: buckets and objects, bytes under DIR/blobs.
     pub objects: Arc<crate::storage::ObjectStore>,
+    /// Templates' images in secondary storage: downloads, imports and the host's cache.
+    pub templates: Arc<crate::storage::templates::TemplateStore>,
 }
 
 impl Cloud {

@@ -55,6 +55,8 @@ pub struct FileConfig {
     pub orchestrator: OrchestratorFileConfig,
     #[serde(default)]
     pub network: NetworkFileConfig,
+    #[serde(default)]
+    pub templates: TemplatesFileConfig,
 }
 
 /// `[network]`: the public addresses accounts allocate (elastic IPs, CloudStack public IPs).
@@ -63,6 +65,16 @@ pub struct FileConfig {
 pub struct NetworkFileConfig {
     pub public_ip_range: Option<String>,
     pub address_limit: Option<u64>,
+}
+
+/// The `[templates]` table: how template downloads and imports behave.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplatesFileConfig {
+    /// Let template URLs point at loopback (for tests that serve templates on this machine).
+    pub allow_loopback_urls: Option<bool>,
+    /// The largest template file, in GiB.
+    pub max_size_gib: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -162,6 +174,7 @@ pub struct ServeConfig {
     /// Whether this server runs real guests under QEMU on this machine.
     pub qemu: bool,
     pub network: NetworkConfig,
+    pub templates: crate::storage::templates::TemplateConfig,
 }
 
 /// The default public range: TEST-NET-3 (RFC 5737), a documentation range never routed, so a
@@ -281,6 +294,7 @@ impl ServeConfig {
             orchestrator,
             qemu: over.qemu || file.qemu.unwrap_or(false),
             network,
+            templates: resolve_templates(&file.templates)?,
         })
     }
 }
@@ -311,6 +325,26 @@ fn resolve_orchestrator(o: &OrchestratorFileConfig) -> Result<OrchestratorConfig
         ));
     }
     Ok(config)
+}
+
+fn resolve_templates(
+    t: &TemplatesFileConfig,
+) -> Result<crate::storage::templates::TemplateConfig, ConfigError> {
+    let d = crate::storage::templates::TemplateConfig::default();
+    let max_size = match t.max_size_gib {
+        Some(0) => {
+            return Err(ConfigError::Invalid(
+                "templates.max_size_gib must be at least 1".to_owned(),
+            ))
+        }
+        Some(gib) => gib.saturating_mul(1 << 30),
+        None => d.max_size,
+    };
+    Ok(crate::storage::templates::TemplateConfig {
+        allow_loopback_urls: t.allow_loopback_urls.unwrap_or(d.allow_loopback_urls),
+        max_size,
+        ..d
+    })
 }
 
 /// The URL clients should use: a wildcard listen address becomes loopback.

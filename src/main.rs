@@ -320,9 +320,19 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         cirrus::storage::ObjectStore::open_local(store.clone(), &dir.root().join("blobs")).await?,
     );
     objects.spawn_upload_sweeper(cirrus::storage::UPLOAD_MAX_AGE);
+    let templates = cirrus::storage::templates::TemplateStore::open(
+        store.clone(),
+        objects.clone(),
+        dir.root(),
+        &region,
+        config.templates.clone(),
+    )
+    .await?;
+    orchestrator.set_template_images(templates.clone());
     let cloud = Arc::new(Cloud {
         orchestrator,
         objects,
+        templates,
         store: store.clone(),
         region,
         endpoint_url: config.endpoint_url.clone(),

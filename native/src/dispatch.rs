@@ -201,6 +201,29 @@ pub(crate) async fn run<P: NativePort + ?Sized>(
             let req = ListTemplates::decode(args)?;
             list(spec, port.list_templates(caller, &req).await.map_err(fail)?)
         }
+        Command::RegisterTemplate => {
+            let req = crate::templates::RegisterTemplate::decode(args)?;
+            let template = port.register_template(caller, &req).await.map_err(fail)?;
+            list(
+                spec,
+                Listing {
+                    count: 1,
+                    items: vec![template],
+                },
+            )
+        }
+        Command::UpdateTemplate => {
+            let req = crate::templates::UpdateTemplate::decode(args);
+            single(
+                spec,
+                &port.update_template(caller, &req).await.map_err(fail)?,
+            )
+        }
+        Command::DeleteTemplate => {
+            let id = args.string("id").unwrap_or_default();
+            let job = port.delete_template(caller, &id).await.map_err(fail)?;
+            submitted(None, job)
+        }
         Command::ListOsTypes => {
             let req = ListNamed::decode(args)?;
             list(spec, port.list_os_types(caller, &req).await.map_err(fail)?)

@@ -18,6 +18,7 @@ pub mod render;
 pub mod requests;
 pub mod session;
 pub mod signature;
+pub mod templates;
 pub mod types;
 pub mod wire;
 
@@ -142,10 +143,11 @@ pub enum JobCommand {
     DeleteDomain,
     DeleteAccount,
     DisableAccount,
+    DeleteTemplate,
 }
 
 impl JobCommand {
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::DeployVirtualMachine,
         Self::StartVirtualMachine,
         Self::StopVirtualMachine,
@@ -157,6 +159,7 @@ impl JobCommand {
         Self::DeleteDomain,
         Self::DeleteAccount,
         Self::DisableAccount,
+        Self::DeleteTemplate,
     ];
 
     /// The API name, which the port may store to remember the job's command.
@@ -173,6 +176,7 @@ impl JobCommand {
             Self::DeleteDomain => "deleteDomain",
             Self::DeleteAccount => "deleteAccount",
             Self::DisableAccount => "disableAccount",
+            Self::DeleteTemplate => "deleteTemplate",
         }
     }
 
@@ -200,6 +204,9 @@ impl JobCommand {
             Self::DisableAccount => {
                 "org.apache.cloudstack.api.command.admin.account.DisableAccountCmd"
             }
+            Self::DeleteTemplate => {
+                "org.apache.cloudstack.api.command.user.template.DeleteTemplateCmd"
+            }
         }
     }
 
@@ -209,6 +216,7 @@ impl JobCommand {
             Self::CreateTags | Self::DeleteTags => None,
             Self::DeleteDomain => Some("Domain"),
             Self::DeleteAccount | Self::DisableAccount => Some("Account"),
+            Self::DeleteTemplate => Some("Template"),
             _ => Some("VirtualMachine"),
         }
     }
@@ -311,6 +319,25 @@ pub trait NativePort: Send + Sync + 'static {
         caller: &Caller,
         req: &requests::ListNamed,
     ) -> PortResult<Listing<types::OsType>>;
+    /// Starts downloading a template from a URL; the template, not ready yet.
+    async fn register_template(
+        &self,
+        _caller: &Caller,
+        _req: &templates::RegisterTemplate,
+    ) -> PortResult<types::Template> {
+        Err(PortError::NotImplemented("registerTemplate"))
+    }
+    async fn update_template(
+        &self,
+        _caller: &Caller,
+        _req: &templates::UpdateTemplate,
+    ) -> PortResult<types::Template> {
+        Err(PortError::NotImplemented("updateTemplate"))
+    }
+    /// Deletes a template: the job id.
+    async fn delete_template(&self, _caller: &Caller, _id: &str) -> PortResult<String> {
+        Err(PortError::NotImplemented("deleteTemplate"))
+    }
     async fn list_domains(
         &self,
         caller: &Caller,

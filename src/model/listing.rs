@@ -30,7 +30,8 @@ pub async fn templates_visible_to(
     let rows = sqlx::query_as::<_, OwnedTemplateRow>(
         "SELECT t.*, a.number AS owner_number FROM templates t \
          JOIN accounts a ON a.id = t.account_id \
-         WHERE t.account_id = $1 OR t.is_public = 1 ORDER BY t.created_ms, t.id",
+         WHERE (t.account_id = $1 OR t.is_public = 1) AND t.state <> 'deleted' \
+         ORDER BY t.created_ms, t.id",
     )
     .bind(account_id)
     .fetch_all(db)

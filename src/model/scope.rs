@@ -307,11 +307,11 @@ pub async fn instance_exists(db: &AnyPool, id: &str) -> CoreResult<bool> {
 
 /// Every template, oldest first.
 pub async fn list_all_templates(db: &AnyPool) -> CoreResult<Vec<Template>> {
-    Ok(
-        sqlx::query_as::<_, Template>("SELECT * FROM templates ORDER BY created_ms, id")
-            .fetch_all(db)
-            .await?,
+    Ok(sqlx::query_as::<_, Template>(
+        "SELECT * FROM templates WHERE state <> 'deleted' ORDER BY created_ms, id",
     )
+    .fetch_all(db)
+    .await?)
 }
 
 /// The user an active API key belongs to.

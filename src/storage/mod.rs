@@ -14,6 +14,8 @@ pub mod blob;
 mod listing;
 mod multipart;
 mod objects;
+pub mod template_url;
+pub mod templates;
 
 use std::fmt;
 use std::path::Path;

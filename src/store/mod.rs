@@ -41,6 +41,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0008_addresses.sql"),
     ),
     (
+        9,
+        "templates",
+        include_str!("migrations/0009_templates.sql"),
+    ),
+    (
         10,
         "instance_paging",
         include_str!("migrations/0010_instance_paging.sql"),

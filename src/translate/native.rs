@@ -28,6 +28,8 @@ use cirrus_native::{
 };
 
 use super::Translator;
+
+mod templates;
 use crate::error::CoreError;
 use crate::model::api_job::{self, NewApiJob};
 use crate::model::identity::{self, Account, Domain, Principal, Role as CoreRole, User};
@@ -1515,6 +1517,26 @@ impl NativePort for Translator {
             .map(|t| self.template_view(&dir, t, &zone_names))
             .collect();
         Ok(req.page.slice(items))
+    }
+
+    async fn register_template(
+        &self,
+        caller: &Caller,
+        req: &cirrus_native::templates::RegisterTemplate,
+    ) -> Result<wire::Template, PortError> {
+        self.register_template_now(caller, req).await
+    }
+
+    async fn update_template(
+        &self,
+        caller: &Caller,
+        req: &cirrus_native::templates::UpdateTemplate,
+    ) -> Result<wire::Template, PortError> {
+        self.update_template_now(caller, req).await
+    }
+
+    async fn delete_template(&self, caller: &Caller, id: &str) -> Result<String, PortError> {
+        self.delete_template_now(caller, id).await
     }
 
     async fn list_os_types(
