@@ -92,6 +92,16 @@ pub(crate) fn job_json(job: &JobView) -> Result<AsyncJob, ApiError> {
             o.insert("account".into(), to_value(account.as_ref())?);
             (1, 0, Some(Value::Object(o)))
         }
+        JobStatus::Succeeded(JobOutcome::PublicIpAddress(ip)) => {
+            let mut o = Map::new();
+            o.insert("ipaddress".into(), to_value(ip.as_ref())?);
+            (1, 0, Some(Value::Object(o)))
+        }
+        JobStatus::Succeeded(JobOutcome::SecurityGroup(group)) => {
+            let mut o = Map::new();
+            o.insert("securitygroup".into(), to_value(group.as_ref())?);
+            (1, 0, Some(Value::Object(o)))
+        }
         JobStatus::Succeeded(JobOutcome::VirtualMachine(vm)) => {
             let mut o = Map::new();
             o.insert("virtualmachine".into(), to_value(vm.as_ref())?);
@@ -479,6 +489,78 @@ pub(crate) async fn run<P: NativePort + ?Sized>(
         Command::ListVpcs => {
             let req = ListNetworks::decode(args)?;
             list(spec, port.list_vpcs(caller, &req).await.map_err(fail)?)
+        }
+        Command::AssociateIpAddress => {
+            let req = crate::requests::AcquireIp::decode(args)?;
+            let (id, job) = port.acquire_ip(caller, &req).await.map_err(fail)?;
+            submitted(Some(id), job)
+        }
+        Command::DisassociateIpAddress => {
+            let req = crate::requests::IpRequest::decode(args);
+            submitted(None, port.release_ip(caller, &req).await.map_err(fail)?)
+        }
+        Command::EnableStaticNat => {
+            let req = crate::requests::EnableStaticNat::decode(args);
+            port.enable_static_nat(caller, &req).await.map_err(fail)?;
+            success()
+        }
+        Command::DisableStaticNat => {
+            let req = crate::requests::IpRequest::decode(args);
+            let job = port.disable_static_nat(caller, &req).await.map_err(fail)?;
+            submitted(None, job)
+        }
+        Command::CreateSecurityGroup => {
+            let req = crate::requests::CreateSecurityGroup::decode(args);
+            let group = port
+                .create_security_group(caller, &req)
+                .await
+                .map_err(fail)?;
+            single(spec, &group)
+        }
+        Command::ListSecurityGroups => {
+            let req = crate::requests::ListSecurityGroups::decode(args)?;
+            let groups = port
+                .list_security_groups(caller, &req)
+                .await
+                .map_err(fail)?;
+            list(spec, groups)
+        }
+        Command::DeleteSecurityGroup => {
+            let req = crate::requests::DeleteSecurityGroup::decode(args)?;
+            port.delete_security_group(caller, &req)
+                .await
+                .map_err(fail)?;
+            success()
+        }
+        Command::AuthorizeSecurityGroupIngress | Command::AuthorizeSecurityGroupEgress => {
+            let req = crate::requests::AuthorizeRules::decode(args)?;
+            let egress = spec.command == Command::AuthorizeSecurityGroupEgress;
+            let job = port
+                .authorize_rules(caller, &req, egress)
+                .await
+                .map_err(fail)?;
+            submitted(None, job)
+        }
+        Command::RevokeSecurityGroupIngress | Command::RevokeSecurityGroupEgress => {
+            let req = ById::decode(args);
+            let egress = spec.command == Command::RevokeSecurityGroupEgress;
+            let job = port.revoke_rule(caller, &req, egress).await.map_err(fail)?;
+            submitted(None, job)
+        }
+        Command::ListNetworkOfferings => {
+            let req = crate::requests::ListOfferings::decode(args)?;
+            let offerings = port
+                .list_network_offerings(caller, &req)
+                .await
+                .map_err(fail)?;
+            list(spec, offerings)
+        }
+        Command::ListVpcOfferings => {
+            let req = crate::requests::ListOfferings::decode(args)?;
+            list(
+                spec,
+                port.list_vpc_offerings(caller, &req).await.map_err(fail)?,
+            )
         }
         Command::ListNics => {
             let req = ListNetworks::decode(args)?;

@@ -144,10 +144,17 @@ pub enum JobCommand {
     DeleteAccount,
     DisableAccount,
     DeleteTemplate,
+    AssociateIpAddress,
+    DisassociateIpAddress,
+    DisableStaticNat,
+    AuthorizeSecurityGroupIngress,
+    AuthorizeSecurityGroupEgress,
+    RevokeSecurityGroupIngress,
+    RevokeSecurityGroupEgress,
 }
 
 impl JobCommand {
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 19] = [
         Self::DeployVirtualMachine,
         Self::StartVirtualMachine,
         Self::StopVirtualMachine,
@@ -160,6 +167,13 @@ impl JobCommand {
         Self::DeleteAccount,
         Self::DisableAccount,
         Self::DeleteTemplate,
+        Self::AssociateIpAddress,
+        Self::DisassociateIpAddress,
+        Self::DisableStaticNat,
+        Self::AuthorizeSecurityGroupIngress,
+        Self::AuthorizeSecurityGroupEgress,
+        Self::RevokeSecurityGroupIngress,
+        Self::RevokeSecurityGroupEgress,
     ];
 
     /// The API name, which the port may store to remember the job's command.
@@ -177,6 +191,13 @@ impl JobCommand {
             Self::DeleteAccount => "deleteAccount",
             Self::DisableAccount => "disableAccount",
             Self::DeleteTemplate => "deleteTemplate",
+            Self::AssociateIpAddress => "associateIpAddress",
+            Self::DisassociateIpAddress => "disassociateIpAddress",
+            Self::DisableStaticNat => "disableStaticNat",
+            Self::AuthorizeSecurityGroupIngress => "authorizeSecurityGroupIngress",
+            Self::AuthorizeSecurityGroupEgress => "authorizeSecurityGroupEgress",
+            Self::RevokeSecurityGroupIngress => "revokeSecurityGroupIngress",
+            Self::RevokeSecurityGroupEgress => "revokeSecurityGroupEgress",
         }
     }
 
@@ -207,6 +228,25 @@ impl JobCommand {
             Self::DeleteTemplate => {
                 "org.apache.cloudstack.api.command.user.template.DeleteTemplateCmd"
             }
+            Self::AssociateIpAddress => {
+                "org.apache.cloudstack.api.command.user.address.AssociateIPAddrCmd"
+            }
+            Self::DisassociateIpAddress => {
+                "org.apache.cloudstack.api.command.user.address.DisassociateIPAddrCmd"
+            }
+            Self::DisableStaticNat => "org.apache.cloudstack.api.command.user.nat.DisableStaticNatCmd",
+            Self::AuthorizeSecurityGroupIngress => {
+                "org.apache.cloudstack.api.command.user.securitygroup.AuthorizeSecurityGroupIngressCmd"
+            }
+            Self::AuthorizeSecurityGroupEgress => {
+                "org.apache.cloudstack.api.command.user.securitygroup.AuthorizeSecurityGroupEgressCmd"
+            }
+            Self::RevokeSecurityGroupIngress => {
+                "org.apache.cloudstack.api.command.user.securitygroup.RevokeSecurityGroupIngressCmd"
+            }
+            Self::RevokeSecurityGroupEgress => {
+                "org.apache.cloudstack.api.command.user.securitygroup.RevokeSecurityGroupEgressCmd"
+            }
         }
     }
 
@@ -217,6 +257,13 @@ impl JobCommand {
             Self::DeleteDomain => Some("Domain"),
             Self::DeleteAccount | Self::DisableAccount => Some("Account"),
             Self::DeleteTemplate => Some("Template"),
+            Self::AssociateIpAddress | Self::DisassociateIpAddress | Self::DisableStaticNat => {
+                Some("IpAddress")
+            }
+            Self::AuthorizeSecurityGroupIngress
+            | Self::AuthorizeSecurityGroupEgress
+            | Self::RevokeSecurityGroupIngress
+            | Self::RevokeSecurityGroupEgress => Some("SecurityGroup"),
             _ => Some("VirtualMachine"),
         }
     }
@@ -227,6 +274,10 @@ impl JobCommand {
 pub enum JobOutcome {
     VirtualMachine(Box<types::VirtualMachine>),
     Account(Box<types::Account>),
+    /// `{"ipaddress": ...}`.
+    PublicIpAddress(Box<types::PublicIpAddress>),
+    /// `{"securitygroup": ...}`.
+    SecurityGroup(Box<types::SecurityGroup>),
     /// `{"success": true}`.
     Success,
 }
@@ -427,6 +478,86 @@ pub trait NativePort: Send + Sync + 'static {
         _req: &requests::ListPublicIps,
     ) -> PortResult<Listing<types::PublicIpAddress>> {
         Err(PortError::NotImplemented("listPublicIpAddresses"))
+    }
+    /// Acquires a public address: (address id, job id).
+    async fn acquire_ip(
+        &self,
+        _caller: &Caller,
+        _req: &requests::AcquireIp,
+    ) -> PortResult<(String, String)> {
+        Err(PortError::NotImplemented("associateIpAddress"))
+    }
+    /// Releases a public address: the job id.
+    async fn release_ip(&self, _caller: &Caller, _req: &requests::IpRequest) -> PortResult<String> {
+        Err(PortError::NotImplemented("disassociateIpAddress"))
+    }
+    async fn enable_static_nat(
+        &self,
+        _caller: &Caller,
+        _req: &requests::EnableStaticNat,
+    ) -> PortResult<()> {
+        Err(PortError::NotImplemented("enableStaticNat"))
+    }
+    /// Ends an address's static NAT: the job id.
+    async fn disable_static_nat(
+        &self,
+        _caller: &Caller,
+        _req: &requests::IpRequest,
+    ) -> PortResult<String> {
+        Err(PortError::NotImplemented("disableStaticNat"))
+    }
+    async fn create_security_group(
+        &self,
+        _caller: &Caller,
+        _req: &requests::CreateSecurityGroup,
+    ) -> PortResult<types::SecurityGroup> {
+        Err(PortError::NotImplemented("createSecurityGroup"))
+    }
+    async fn list_security_groups(
+        &self,
+        _caller: &Caller,
+        _req: &requests::ListSecurityGroups,
+    ) -> PortResult<Listing<types::SecurityGroup>> {
+        Err(PortError::NotImplemented("listSecurityGroups"))
+    }
+    async fn delete_security_group(
+        &self,
+        _caller: &Caller,
+        _req: &requests::DeleteSecurityGroup,
+    ) -> PortResult<()> {
+        Err(PortError::NotImplemented("deleteSecurityGroup"))
+    }
+    /// Adds ingress or egress rules to a group: the job id.
+    async fn authorize_rules(
+        &self,
+        _caller: &Caller,
+        _req: &requests::AuthorizeRules,
+        _egress: bool,
+    ) -> PortResult<String> {
+        Err(PortError::NotImplemented("authorizeSecurityGroupIngress"))
+    }
+    /// Removes one ingress or egress rule by id: the job id.
+    async fn revoke_rule(
+        &self,
+        _caller: &Caller,
+        _req: &requests::ById,
+        _egress: bool,
+    ) -> PortResult<String> {
+        Err(PortError::NotImplemented("revokeSecurityGroupIngress"))
+    }
+    async fn list_network_offerings(
+        &self,
+        _caller: &Caller,
+        _req: &requests::ListOfferings,
+    ) -> PortResult<Listing<types::NetworkOffering>> {
+        Err(PortError::NotImplemented("listNetworkOfferings"))
+    }
+    async fn list_vpc_offerings(
+        &self,
+        _caller: &Caller,
+        _req: &requests::ListOfferings,
+    ) -> PortResult<Listing<types::VpcOffering>> {
+        Err(PortError::NotImplemented("listVPCOfferings"))
     }
     async fn create_service_offering(
         &self,

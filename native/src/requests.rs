@@ -9,6 +9,9 @@ use std::fmt;
 use crate::args::{Args, Page};
 use crate::error::ApiError;
 
+mod access;
+pub use access::*;
+
 /// The scope parameters of a list of owned resources.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scope {
@@ -566,6 +569,15 @@ impl ListLog {
 pub struct ListPublicIps {
     pub id: Option<String>,
     pub zone_id: Option<String>,
+    pub ip_address: Option<String>,
+    pub network_id: Option<String>,
+    pub vpc_id: Option<String>,
+    pub is_static_nat: Option<bool>,
+    pub is_source_nat: Option<bool>,
+    /// False asks for free addresses of the ranges too.
+    pub allocated_only: bool,
+    pub keyword: Option<String>,
+    pub tags: Vec<(String, String)>,
     pub scope: Scope,
     pub page: Page,
 }
@@ -575,6 +587,14 @@ impl ListPublicIps {
         Ok(Self {
             id: args.string("id"),
             zone_id: args.string("zoneid"),
+            ip_address: args.string("ipaddress"),
+            network_id: args.string("associatednetworkid"),
+            vpc_id: args.string("vpcid"),
+            is_static_nat: args.boolean("isstaticnat"),
+            is_source_nat: args.boolean("issourcenat"),
+            allocated_only: args.boolean("allocatedonly").unwrap_or(true),
+            keyword: args.keyword(),
+            tags: tags(args),
             scope: Scope::decode(args)?,
             page: args.page()?,
         })

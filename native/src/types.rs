@@ -6,6 +6,9 @@
 use crate::wire::Timestamp;
 use crate::wire_object;
 
+mod access;
+pub use access::*;
+
 wire_object! {
     /// A resource tag, as carried inside other objects.
     pub struct Tag {
@@ -407,15 +410,26 @@ wire_object! {
 }
 
 wire_object! {
-    /// A public IP address.
+    /// A public IP address (EC2: an elastic IP), and its static NAT mapping if it has one.
     pub struct PublicIpAddress {
         id: String = "string", "the ID of the address";
         ipaddress: String = "string", "the address";
+        allocated: Timestamp = "date", "when the address was acquired";
         zoneid: String = "string", "the ID of the address's zone";
         zonename: String = "string", "the name of the address's zone";
         issourcenat: bool = "boolean", "true if it is its network's source NAT address";
         isstaticnat: bool = "boolean", "true if it is mapped one to one to an instance";
+        issystem: bool = "boolean", "true if the system acquired it";
+        forvirtualnetwork: bool = "boolean", "true if it serves guest (virtual) networks";
+        isportable: bool = "boolean", "true if it may move between zones";
+        fordisplay: bool = "boolean", "true if it is shown to the end user";
         virtualmachineid: Option<String> = "string", "the instance it is mapped to";
+        virtualmachinename: Option<String> = "string", "the name of that instance";
+        virtualmachinedisplayname: Option<String> = "string", "the display name of that instance";
+        virtualmachinetype: Option<String> = "string", "the type of that instance (User)";
+        vmipaddress: Option<String> = "string", "the instance's private address it maps to";
+        associatednetworkid: Option<String> = "string", "the network the address serves";
+        networkid: Option<String> = "string", "the network the address serves";
         state: String = "string", "Allocated, Allocating, Releasing, ...";
         account: String = "string", "the account owning the address";
         domainid: String = "string", "the ID of that account's domain";

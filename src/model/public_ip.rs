@@ -532,6 +532,61 @@ pub async fn release(store: &Store, owner: Option<&str>, r: &IpRef) -> AddressRe
     Ok(current.ip)
 }
 
+/// The tags of every public address, by address id.
+pub async fn tags_of_addresses(
+    db: &AnyPool,
+) -> AddressResult<HashMap<String, Vec<(String, String)>>> {
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT resource_id, tag_key, tag_value FROM tags WHERE resource_kind = $1 \
+         ORDER BY resource_id, tag_key",
+    )
+    .bind(crate::model::tag::TaggedKind::PublicIp.as_str())
+    .fetch_all(db)
+    .await?;
+    let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for (id, k, v) in rows {
+        out.entry(id).or_default().push((k, v));
+    }
+    Ok(out)
+}
+
+/// The VPC of every network, by network id.
+pub async fn network_vpcs(db: &AnyPool) -> AddressResult<HashMap<String, String>> {
+    let rows: Vec<(String, String)> = sqlx::query_as("SELECT id, vpc_id FROM networks")
+        .fetch_all(db)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// The zone of one of the account's networks, if it has that network.
+pub async fn network_zone(
+    db: &AnyPool,
+    account_id: &str,
+    network_id: &str,
+) -> AddressResult<Option<String>> {
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT zone_id FROM networks WHERE id = $1 AND account_id = $2")
+            .bind(network_id)
+            .bind(account_id)
+            .fetch_optional(db)
+            .await?;
+    Ok(row.map(|(z,)| z))
+}
+
+/// An instance's interfaces as (interface id, network id, private address), primary first.
+pub async fn interfaces_of(
+    db: &AnyPool,
+    instance_id: &str,
+) -> AddressResult<Vec<(String, String, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT id, network_id, private_ip FROM network_interfaces WHERE instance_id = $1 \
+         ORDER BY device_index",
+    )
+    .bind(instance_id)
+    .fetch_all(db)
+    .await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

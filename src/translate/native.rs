@@ -6,6 +6,8 @@
 //! LIMITATION: identity, infrastructure and offering lists are filtered and paged in memory
 //! over the whole (small) tables; instances are listed and paged in SQL.
 
+mod addresses;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -561,6 +563,7 @@ const TAGGABLE: &[(&str, TaggedKind, &str)] = &[
     ("Template", TaggedKind::Template, "templates"),
     ("Network", TaggedKind::Network, "networks"),
     ("Vpc", TaggedKind::Vpc, "vpcs"),
+    ("PublicIpAddress", TaggedKind::PublicIp, "public_ips"),
     (
         "SecurityGroup",
         TaggedKind::SecurityGroup,
@@ -808,6 +811,20 @@ impl Translator {
                     .unwrap_or_else(|| format!("Job {} failed", e.id)),
             },
             _ => {
+                if let (JobCommand::AssociateIpAddress, Some(id)) = (command, &e.instance_id) {
+                    if let Some(ip) = self.ip_now(id).await? {
+                        return Ok(JobView {
+                            status: JobStatus::Succeeded(JobOutcome::PublicIpAddress(Box::new(ip))),
+                            id: e.id,
+                            account_id: e.account_id,
+                            user_id: e.user_id,
+                            command,
+                            instance_id: e.instance_id,
+                            created_ms: e.created_ms,
+                            completed_ms: e.finished_ms,
+                        });
+                    }
+                }
                 if let (JobCommand::DisableAccount, Some(id)) = (command, &e.instance_id) {
                     let account = self.account_now(id).await?;
                     return Ok(JobView {
@@ -829,7 +846,14 @@ impl Translator {
                         | JobCommand::DeleteAccount
                         | JobCommand::DisableAccount
                         | JobCommand::CreateTags
-                        | JobCommand::DeleteTags,
+                        | JobCommand::DeleteTags
+                        | JobCommand::AssociateIpAddress
+                        | JobCommand::DisassociateIpAddress
+                        | JobCommand::DisableStaticNat
+                        | JobCommand::AuthorizeSecurityGroupIngress
+                        | JobCommand::AuthorizeSecurityGroupEgress
+                        | JobCommand::RevokeSecurityGroupIngress
+                        | JobCommand::RevokeSecurityGroupEgress,
                     )
                     | (None, _) => None,
                     (Some(id), _) => match self.instance_view(id).await? {
@@ -2059,17 +2083,39 @@ impl NativePort for Translator {
         caller: &Caller,
         req: &ListPublicIps,
     ) -> Result<Listing<wire::PublicIpAddress>, PortError> {
-        let dir = self.directory().await?;
-        self.visibility(&dir, caller, &req.scope, req.id.is_some())?;
-        if let Some(zone) = &req.zone_id {
-            let zones = infra::list_zones(self.pool()).await.map_err(port_error)?;
-            check_known("zoneid", Some(zone), &zones, |z| &z.id)?;
-        }
-        // LIMITATION: there are no public IP addresses yet: every listing is empty.
-        if let Some(id) = &req.id {
-            return Err(unknown("id", id));
-        }
-        Ok(Listing::default())
+        self.public_ips(caller, req).await
+    }
+
+    async fn acquire_ip(
+        &self,
+        caller: &Caller,
+        req: &cirrus_native::requests::AcquireIp,
+    ) -> Result<(String, String), PortError> {
+        self.acquire(caller, req).await
+    }
+
+    async fn release_ip(
+        &self,
+        caller: &Caller,
+        req: &cirrus_native::requests::IpRequest,
+    ) -> Result<String, PortError> {
+        self.release_address(caller, req).await
+    }
+
+    async fn enable_static_nat(
+        &self,
+        caller: &Caller,
+        req: &cirrus_native::requests::EnableStaticNat,
+    ) -> Result<(), PortError> {
+        self.static_nat_on(caller, req).await
+    }
+
+    async fn disable_static_nat(
+        &self,
+        caller: &Caller,
+        req: &cirrus_native::requests::IpRequest,
+    ) -> Result<String, PortError> {
+        self.static_nat_off(caller, req).await
     }
 
     async fn create_service_offering(
