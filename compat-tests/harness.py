@@ -31,8 +31,9 @@ HEALTH_PATH = "/_cirrus/health"
 
 # Variables that would point a client somewhere else than the written configuration, or carry
 # credentials of the developer's: the suites must pass on the written files alone.
+# CIRRUS_GUEST_IMAGE stays: it names the test guest image the QEMU walk boots, not a client setting.
 _FOREIGN_ENV = re.compile(
-    r"^(AWS_|BOTO_|CLOUDSTACK_|CIRRUS_(?!TEST_|BIN$)|REQUESTS_CA_BUNDLE$|CURL_CA_BUNDLE$"
+    r"^(AWS_|BOTO_|CLOUDSTACK_|CIRRUS_(?!TEST_|BIN$|GUEST_IMAGE$)|REQUESTS_CA_BUNDLE$|CURL_CA_BUNDLE$"
     r"|HTTPS?_PROXY$|ALL_PROXY$|NO_PROXY$)",
     re.IGNORECASE,
 )

@@ -28,6 +28,10 @@ PINNED_BOTOCORE = "1.43.11"
 # The EC2 actions the door serves. Keep in step with the dispatch table in ec2/src/actions.rs
 # (a unit test there checks that every served action is listed here).
 SERVED_EC2 = [
+    "ImportImage",
+    "DescribeImportImageTasks",
+    "DeregisterImage",
+    "CancelImportTask",
     "AllocateAddress",
     "AssociateAddress",
     "AttachVolume",

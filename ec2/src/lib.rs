@@ -229,6 +229,42 @@ pub trait Ec2Port: Send + Sync + 'static {
         Err(not_served("CreateTags"))
     }
 
+    /// Starts importing a disk image from an object of this cloud; the new task.
+    async fn import_image(
+        &self,
+        _caller: &Caller,
+        _req: &actions::image_import::ImportImage,
+    ) -> Result<actions::image_import::ImportTask, Ec2Error> {
+        Err(not_served("ImportImage"))
+    }
+
+    /// The caller's account's import tasks, oldest first.
+    async fn import_tasks(
+        &self,
+        _caller: &Caller,
+    ) -> Result<Vec<actions::image_import::ImportTask>, Ec2Error> {
+        Err(not_served("DescribeImportImageTasks"))
+    }
+
+    /// Cancels an active import task; answers its state before.
+    async fn cancel_import_task(
+        &self,
+        _caller: &Caller,
+        _task_id: &str,
+        _dry_run: bool,
+    ) -> Result<String, Ec2Error> {
+        Err(not_served("CancelImportTask"))
+    }
+
+    async fn deregister_image(
+        &self,
+        _caller: &Caller,
+        _image_id: &str,
+        _dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        Err(not_served("DeregisterImage"))
+    }
+
     async fn vpcs(&self, _caller: &Caller) -> Result<Vec<Vpc>, Ec2Error> {
         Err(not_served("DescribeVpcs"))
     }

@@ -3,6 +3,7 @@
 //! vocabulary stops here; the core below never sees it.
 
 mod addresses;
+mod images;
 
 use std::collections::HashMap;
 
@@ -220,9 +221,13 @@ fn instance(
         private_ip: primary.map(|n| n.private_ip.clone()),
         subnet_id: primary.map(|n| n.subnet_id.clone()),
         vpc_id: primary.map(|n| n.vpc_id.clone()),
-        state_reason: (ec2_state == InstanceState::Stopped
-            || ec2_state == InstanceState::Terminated)
-            .then(|| "Client.UserInitiatedShutdown: User initiated shutdown".to_owned()),
+        state_reason: if state == CoreState::Error && !row.state_reason.is_empty() {
+            // A start that failed on its host: the host's reason, as EC2 reports launch faults.
+            Some(format!("Server.InternalError: {}", row.state_reason))
+        } else {
+            (ec2_state == InstanceState::Stopped || ec2_state == InstanceState::Terminated)
+                .then(|| "Client.UserInitiatedShutdown: User initiated shutdown".to_owned())
+        },
         client_token: row.client_token.clone(),
         interfaces: nics,
         tags: tags
@@ -348,6 +353,39 @@ impl Ec2Port for Translator {
         dry_run: bool,
     ) -> Result<Vec<StateChange>, Ec2Error> {
         self.change(caller, ids, change, dry_run).await
+    }
+
+    async fn import_image(
+        &self,
+        caller: &Caller,
+        req: &cirrus_ec2::actions::image_import::ImportImage,
+    ) -> Result<cirrus_ec2::actions::image_import::ImportTask, Ec2Error> {
+        self.import_image_now(caller, req).await
+    }
+
+    async fn import_tasks(
+        &self,
+        caller: &Caller,
+    ) -> Result<Vec<cirrus_ec2::actions::image_import::ImportTask>, Ec2Error> {
+        self.import_tasks_now(caller).await
+    }
+
+    async fn cancel_import_task(
+        &self,
+        caller: &Caller,
+        task_id: &str,
+        dry_run: bool,
+    ) -> Result<String, Ec2Error> {
+        self.cancel_import_now(caller, task_id, dry_run).await
+    }
+
+    async fn deregister_image(
+        &self,
+        caller: &Caller,
+        image_id: &str,
+        dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        self.deregister_image_now(caller, image_id, dry_run).await
     }
 
     async fn console_output(&self, caller: &Caller, id: &str) -> Result<Vec<u8>, Ec2Error> {
@@ -969,6 +1007,7 @@ impl Translator {
                     format!("The image id '[{}]' does not exist", req.image_id),
                 )
             })?;
+        images::check_launchable(&template)?;
         let offerings = offering::list_service_offerings(pool).await.map_err(core)?;
         let wanted = req.instance_type.as_deref().unwrap_or("t3.micro");
         let offering = offerings

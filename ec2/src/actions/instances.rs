@@ -319,7 +319,14 @@ pub fn write_instance(w: &mut xml::Writer, i: &Instance) {
     write_groups(w, &groups(i).cloned().collect::<Vec<_>>());
     if let Some(reason) = &i.state_reason {
         w.open("stateReason");
-        w.text_element("code", "Client.UserInitiatedShutdown");
+        // The reason reads `Code: message`, as EC2 writes it (a launch that failed on its host
+        // is `Server.InternalError`).
+        let code = reason
+            .split_once(": ")
+            .map(|(code, _)| code)
+            .filter(|code| code.contains('.') && !code.contains(' '))
+            .unwrap_or("Client.UserInitiatedShutdown");
+        w.text_element("code", code);
         w.text_element("message", reason);
         w.close("stateReason");
     }

@@ -12,6 +12,7 @@ pub mod addresses;
 pub mod availability_zones;
 pub mod common;
 pub mod compute;
+pub mod image_import;
 pub mod images;
 pub mod instance_types;
 pub mod instances;
@@ -71,6 +72,10 @@ pub const SERVED: &[&str] = &[
     account_attributes::DescribeAccountAttributes::NAME,
     instance_types::DescribeInstanceTypes::NAME,
     images::DescribeImages::NAME,
+    image_import::ImportImage::NAME,
+    image_import::DescribeImportImageTasks::NAME,
+    image_import::CancelImportTask::NAME,
+    image_import::DeregisterImage::NAME,
     instances::DescribeInstances::NAME,
     compute::RunInstances::NAME,
     compute::StartInstances::NAME,
@@ -155,6 +160,18 @@ async fn dispatch<P: Ec2Port + ?Sized>(
             instance_types::serve(port, caller, decode(params)?, id).await
         }
         images::DescribeImages::NAME => images::serve(port, caller, decode(params)?, id).await,
+        image_import::ImportImage::NAME => {
+            image_import::serve_import(port, caller, decode(params)?, id).await
+        }
+        image_import::DescribeImportImageTasks::NAME => {
+            image_import::serve_describe(port, caller, decode(params)?, id).await
+        }
+        image_import::CancelImportTask::NAME => {
+            image_import::serve_cancel(port, caller, decode(params)?, id).await
+        }
+        image_import::DeregisterImage::NAME => {
+            image_import::serve_deregister(port, caller, decode(params)?, id).await
+        }
         instances::DescribeInstances::NAME => {
             instances::serve(port, caller, decode(params)?, id).await
         }

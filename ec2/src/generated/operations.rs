@@ -859,6 +859,14 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "CancelImportTask",
+        &[
+            "CancelReason",
+            "DryRun",
+            "ImportTaskId",
+        ],
+    ),
+    (
         "CopySnapshot",
         &[
             "CompletionDurationMinutes",
@@ -974,6 +982,14 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "DeregisterImage",
+        &[
+            "DeleteAssociatedSnapshots",
+            "DryRun",
+            "ImageId",
+        ],
+    ),
+    (
         "DescribeAccountAttributes",
         &[
             "AttributeName",
@@ -1021,6 +1037,16 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
             "MaxResults",
             "NextToken",
             "Owner",
+        ],
+    ),
+    (
+        "DescribeImportImageTasks",
+        &[
+            "DryRun",
+            "Filters",
+            "ImportTaskId",
+            "MaxResults",
+            "NextToken",
         ],
     ),
     (
@@ -1228,6 +1254,27 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
             "DryRun",
             "InstanceId",
             "Latest",
+        ],
+    ),
+    (
+        "ImportImage",
+        &[
+            "Architecture",
+            "BootMode",
+            "ClientData",
+            "ClientToken",
+            "Description",
+            "DiskContainer",
+            "DryRun",
+            "Encrypted",
+            "Hypervisor",
+            "KmsKeyId",
+            "LicenseSpecifications",
+            "LicenseType",
+            "Platform",
+            "RoleName",
+            "TagSpecification",
+            "UsageOperation",
         ],
     ),
     (
