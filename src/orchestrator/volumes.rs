@@ -430,9 +430,11 @@ impl Orchestrator {
         let mut tx = self.store.begin_write().await?;
         let v = volume::owned(&mut tx, account_id, volume_id).await?;
         let Some(attached_to) = v.instance_id.clone() else {
-            return Err(VolumeError::NotAttached {
-                volume: v.ec2_id.clone(),
-                to: String::new(),
+            return Err(VolumeError::IncorrectState {
+                what: "volume",
+                id: v.ec2_id.clone(),
+                state: v.state.clone(),
+                wanted: "in-use".into(),
             });
         };
         let i = instance::get(&mut tx, &attached_to).await?.row;
@@ -607,11 +609,14 @@ impl Orchestrator {
             size_gib: new_size,
             ..v.clone()
         };
+        let attached = match &v.instance_id {
+            Some(id) => Some(instance::get(&mut tx, id).await?.row),
+            None => None,
+        };
+        // The host works outside the transaction (a driver may write to the store itself);
+        // the change is recorded after, checked again against the size it started from.
+        drop(tx);
         if new_size > v.size_gib {
-            let attached = match &v.instance_id {
-                Some(id) => Some(instance::get(&mut tx, id).await?.row),
-                None => None,
-            };
             let drivers: Vec<&Arc<dyn Driver>> = match &attached {
                 Some(i) => vec![self.driver_of(&i.hypervisor)?],
                 None => self.drivers.all().iter().collect(),
@@ -622,9 +627,10 @@ impl Orchestrator {
                     .map_err(|e| VolumeError::Host(e.to_string()))?;
             }
         }
+        let mut tx = self.store.begin_write().await?;
         sqlx::query(
             "UPDATE volumes SET size_gib = $2, volume_type = $3, iops = $4, throughput = $5, \
-             updated_ms = $6 WHERE id = $1",
+             updated_ms = $6 WHERE id = $1 AND size_gib <= $2",
         )
         .bind(&v.id)
         .bind(new_size)
@@ -688,12 +694,20 @@ impl Orchestrator {
                 VolumeError::Core(c) => c,
                 other => crate::error::CoreError::Internal(other.to_string()),
             })?;
-        for v in removed.iter().filter(|v| !v.is_root()) {
-            for d in self.drivers.all() {
-                if let Err(e) = d.delete_volume(&disk(v)).await {
-                    warn!(volume = %v.ec2_id, error = %e, "removing an expunged instance's volume failed");
+        // The files go once the expunge is committed: a driver may write to the store, and
+        // this runs inside the expunge's write transaction.
+        let gone: Vec<VolumeDisk> = removed.iter().filter(|v| !v.is_root()).map(disk).collect();
+        if !gone.is_empty() {
+            let drivers = self.drivers.clone();
+            tokio::spawn(async move {
+                for v in &gone {
+                    for d in drivers.all() {
+                        if let Err(e) = d.delete_volume(v).await {
+                            warn!(volume = %v.ec2_id, error = %e, "removing an expunged instance's volume failed");
+                        }
+                    }
                 }
-            }
+            });
         }
         Ok(())
     }

@@ -261,6 +261,9 @@ fn restorable_by(s: &Snapshot, who: &str, caller: &Caller) -> bool {
     };
     match number {
         "all" => s.create_volume_permissions.iter().any(|g| g == "all"),
+        // Another account's snapshot is only listed when it is shared with the caller (its
+        // grantee list is the owner's to read), so the caller may restore it.
+        n if n == caller.account_number && s.owner_id != n => true,
         n => {
             s.owner_id == n
                 || s.create_volume_permissions
