@@ -10,6 +10,8 @@
 
 mod guest;
 pub mod jobs;
+#[cfg(test)]
+mod overhead_probe;
 pub mod placement;
 pub mod volumes;
 
