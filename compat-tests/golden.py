@@ -34,6 +34,14 @@ class Numbering:
         return self.seen[key]
 
 
+# EC2-style resource ids and MAC addresses, in both doors' bodies.
+ID_PREFIXES = ("i|ami|vol|snap|sg|sgr|subnet|vpc|key|eipalloc|eipassoc|igw|rtb|acl|eni|r|dopt|"
+               "attach|vpce|import-ami|import-snap|aclassoc|rtbassoc|subnet-cidr-assoc|"
+               "vpc-cidr-assoc|ela-attach|eni-attach")
+ID = re.compile(rf"\b({ID_PREFIXES})-([0-9a-f]{{8}}|[0-9a-f]{{17}})\b")
+MAC = re.compile(r"\b[0-9a-f]{2}(:[0-9a-f]{2}){5}\b", re.I)
+
+
 def same_shape_time(match: re.Match) -> str:
     """A timestamp with every digit zeroed: its format (fraction, zone) stays visible."""
     return re.sub(r"\d", "0", match.group(0))

@@ -20,7 +20,7 @@ import xml.etree.ElementTree as ET
 import botocore.exceptions
 import pytest
 
-from golden import Numbering, compare, pretty_xml, same_shape_time
+from golden import ID, MAC, Numbering, compare, pretty_xml, same_shape_time
 from harness import REPO, Server, ec2_request
 
 pytestmark = pytest.mark.timeout(600)
@@ -46,14 +46,9 @@ ERRORS = ["UnknownAction", "BadSignature", "UnknownAccessKey", "InstanceNotFound
 
 # --- normalization ------------------------------------------------------------------------------
 
-ID_PREFIXES = ("i|ami|vol|snap|sg|sgr|subnet|vpc|key|eipalloc|eipassoc|igw|rtb|acl|eni|r|dopt|"
-               "attach|vpce|import-ami|import-snap|aclassoc|rtbassoc|subnet-cidr-assoc|"
-               "vpc-cidr-assoc|ela-attach|eni-attach")
-ID = re.compile(rf"\b({ID_PREFIXES})-([0-9a-f]{{8}}|[0-9a-f]{{17}})\b")
 UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I)
 TIME = re.compile(r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)")
 ACCOUNT = re.compile(r"(?<![\d.])\d{12}(?![\d.])")
-MAC = re.compile(r"\b[0-9a-f]{2}(:[0-9a-f]{2}){5}\b", re.I)
 MASKED = ["keyMaterial", "keyFingerprint", "nextToken", "output", "publicKey"]
 
 
