@@ -234,8 +234,7 @@ def run_scenario(server: Server, ec2) -> Recorder:
     c("DescribeVolumeStatus", VolumeIds=[vol])
     c("DetachVolume", VolumeId=vol)
     ec2.get_waiter("volume_available").wait(VolumeIds=[vol], WaiterConfig=FAST)
-    # LIMITATION: a type change only; growing a volume hangs on the simulator today (reported).
-    c("ModifyVolume", VolumeId=vol, VolumeType="gp2")
+    c("ModifyVolume", VolumeId=vol, Size=2)
     c("DescribeVolumesModifications", VolumeIds=[vol])
     snap = c("CreateSnapshot", VolumeId=vol, Description="golden snapshot")["SnapshotId"]
     ec2.get_waiter("snapshot_completed").wait(SnapshotIds=[snap], WaiterConfig=FAST)
@@ -257,6 +256,8 @@ def run_scenario(server: Server, ec2) -> Recorder:
     c("DisassociateAddress", AssociationId=assoc)
     c("ReleaseAddress", AllocationId=alloc)
 
+    import_steps(server, ec2, c)
+
     c("RebootInstances", InstanceIds=[iid])
     c("StopInstances", InstanceIds=[iid])
     ec2.get_waiter("instance_stopped").wait(InstanceIds=[iid], WaiterConfig=FAST)
@@ -267,6 +268,50 @@ def run_scenario(server: Server, ec2) -> Recorder:
     c("DeleteSecurityGroup", GroupId=sg)
     c("DeleteKeyPair", KeyName="golden-created")
     return r
+
+
+def import_steps(server: Server, ec2, c):
+    """ImportImage of a small qcow2 object in a bucket of this cloud, its task, a cancelled
+    second import, and DeregisterImage of the imported image."""
+    import subprocess
+    import tempfile
+    import time
+
+    import boto3
+    from botocore.config import Config
+
+    s3 = boto3.client("s3", endpoint_url=server.url, region_name=ec2.meta.region_name,
+                      aws_access_key_id=server.access_key,
+                      aws_secret_access_key=server.secret_key,
+                      config=Config(s3={"addressing_style": "path"},
+                                    retries={"max_attempts": 1}))
+    s3.create_bucket(Bucket="golden-images")
+    with tempfile.TemporaryDirectory() as d:
+        disk = f"{d}/disk.qcow2"
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", disk, "64M"], check=True)
+        with open(disk, "rb") as f:
+            s3.put_object(Bucket="golden-images", Key="disk.qcow2", Body=f.read())
+    container = [{"Format": "qcow2", "Description": "golden disk",
+                  "UserBucket": {"S3Bucket": "golden-images", "S3Key": "disk.qcow2"}}]
+
+    def ended(task):
+        for _ in range(240):
+            t = ec2.describe_import_image_tasks(ImportTaskIds=[task])["ImportImageTasks"][0]
+            if t["Status"] != "active":
+                return t
+            time.sleep(0.25)
+        raise AssertionError(f"the import {task} did not end within 60 s")
+
+    task = c("ImportImage", Description="golden import", DiskContainers=container,
+             ClientToken="golden-import-1")["ImportTaskId"]
+    image = ended(task).get("ImageId")
+    assert image, "the import completed with an image"
+    c("DescribeImportImageTasks", ImportTaskIds=[task])
+    second = ec2.import_image(Description="golden cancelled", DiskContainers=container,
+                              ClientToken="golden-import-2")["ImportTaskId"]
+    c("CancelImportTask", ImportTaskId=second, CancelReason="golden")
+    ended(second)
+    c("DeregisterImage", ImageId=image)
 
 
 def error_bodies(server: Server, ec2) -> dict[str, tuple[int, str]]:
