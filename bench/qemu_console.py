@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -81,6 +82,7 @@ def main():
         accel = [ln for ln in (data.parent / "serve.err").read_text().splitlines()
                  if "accelerator" in ln]
         print("server:", accel[0].split("INFO", 1)[-1].strip() if accel else "no accelerator line")
+        shutil.rmtree(data.parent, ignore_errors=True)
 
 
 if __name__ == "__main__":
