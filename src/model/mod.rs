@@ -4,6 +4,7 @@
 
 pub mod api_job;
 pub mod event;
+pub mod group_members;
 pub mod identity;
 pub mod identity_admin;
 pub mod infra;

@@ -7,6 +7,8 @@
 //! over the whole (small) tables; instances are listed and paged in SQL.
 
 mod addresses;
+mod offerings;
+mod security_groups;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -811,6 +813,27 @@ impl Translator {
                     .unwrap_or_else(|| format!("Job {} failed", e.id)),
             },
             _ => {
+                if let (
+                    JobCommand::AuthorizeSecurityGroupIngress
+                    | JobCommand::AuthorizeSecurityGroupEgress,
+                    Some(id),
+                ) = (command, &e.instance_id)
+                {
+                    if let Some(group) = self.group_now(id).await? {
+                        return Ok(JobView {
+                            status: JobStatus::Succeeded(JobOutcome::SecurityGroup(Box::new(
+                                group,
+                            ))),
+                            id: e.id,
+                            account_id: e.account_id,
+                            user_id: e.user_id,
+                            command,
+                            instance_id: e.instance_id,
+                            created_ms: e.created_ms,
+                            completed_ms: e.finished_ms,
+                        });
+                    }
+                }
                 if let (JobCommand::AssociateIpAddress, Some(id)) = (command, &e.instance_id) {
                     if let Some(ip) = self.ip_now(id).await? {
                         return Ok(JobView {
@@ -2116,6 +2139,64 @@ impl NativePort for Translator {
         req: &cirrus_native::requests::IpRequest,
     ) -> Result<String, PortError> {
         self.static_nat_off(caller, req).await
+    }
+
+    async fn create_security_group(
+        &self,
+        caller: &Caller,
+        req: &cirrus_native::requests::CreateSecurityGroup,
+    ) -> Result<wire::SecurityGroup, PortError> {
+        self.create_native_group(caller, req).await
+    }
+
+    async fn list_security_groups(
+        &self,
+        caller: &Caller,
+        req: &cirrus_native::requests::ListSecurityGroups,
+    ) -> Result<Listing<wire::SecurityGroup>, PortError> {
+        self.native_security_groups(caller, req).await
+    }
+
+    async fn delete_security_group(
+        &self,
+        caller: &Caller,
+        req: &cirrus_native::requests::DeleteSecurityGroup,
+    ) -> Result<(), PortError> {
+        self.delete_native_group(caller, req).await
+    }
+
+    async fn authorize_rules(
+        &self,
+        caller: &Caller,
+        req: &cirrus_native::requests::AuthorizeRules,
+        egress: bool,
+    ) -> Result<String, PortError> {
+        self.authorize(caller, req, egress).await
+    }
+
+    async fn revoke_rule(
+        &self,
+        caller: &Caller,
+        req: &ById,
+        egress: bool,
+    ) -> Result<String, PortError> {
+        self.revoke(caller, req, egress).await
+    }
+
+    async fn list_network_offerings(
+        &self,
+        _caller: &Caller,
+        req: &cirrus_native::requests::ListOfferings,
+    ) -> Result<Listing<wire::NetworkOffering>, PortError> {
+        self.network_offerings(req).await
+    }
+
+    async fn list_vpc_offerings(
+        &self,
+        _caller: &Caller,
+        req: &cirrus_native::requests::ListOfferings,
+    ) -> Result<Listing<wire::VpcOffering>, PortError> {
+        self.vpc_offerings(req).await
     }
 
     async fn create_service_offering(
