@@ -33,8 +33,8 @@ HEALTH_PATH = "/_cirrus/health"
 # credentials of the developer's: the suites must pass on the written files alone.
 # CIRRUS_GUEST_IMAGE stays: it names the test guest image the QEMU walk boots, not a client setting.
 _FOREIGN_ENV = re.compile(
-    r"^(AWS_|BOTO_|CLOUDSTACK_|CIRRUS_(?!TEST_|BIN$|GUEST_IMAGE$)|REQUESTS_CA_BUNDLE$|CURL_CA_BUNDLE$"
-    r"|HTTPS?_PROXY$|ALL_PROXY$|NO_PROXY$)",
+    r"^(AWS_|BOTO_|CLOUDSTACK_|CIRRUS_(?!TEST_|BIN$|GUEST_IMAGE$|UPDATE_GOLDEN$)|REQUESTS_CA_BUNDLE$"
+    r"|CURL_CA_BUNDLE$|HTTPS?_PROXY$|ALL_PROXY$|NO_PROXY$)",
     re.IGNORECASE,
 )
 
