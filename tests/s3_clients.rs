@@ -1,7 +1,8 @@
 //! The S3 door end to end: a real `cirrus serve` on a fresh data directory, driven by the real
 //! AWS CLI and boto3 with nothing but the client configuration the server wrote. Each test
-//! starts its own server on a loopback port of 18400-18499 and asserts what a user of those
-//! clients would check: status codes, error codes, headers, bytes.
+//! starts its own server on a loopback port of 18400-18499 (or of the range in
+//! `CIRRUS_TEST_PORTS`, `first-last`, for a session given another range) and asserts what a
+//! user of those //! clients would check: status codes, error codes, headers, bytes.
 //!
 //! The clients are the ones scripts/test installs into `.venv` (or, failing that, the ones on
 //! PATH). The Python snippets are client scripts, not a suite: each ends by printing `done`.
@@ -15,17 +16,32 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
-static NEXT_PORT: AtomicU16 = AtomicU16::new(18400);
+static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
 
-/// A free port of this suite's range (18400-18499).
+/// The loopback ports this suite may use: `CIRRUS_TEST_PORTS` (`first-last`), else 18400-18499.
+fn port_range() -> (u16, u16) {
+    let parsed = std::env::var("CIRRUS_TEST_PORTS").ok().and_then(|r| {
+        let (a, b) = r.split_once('-')?;
+        let (a, b): (u16, u16) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+        (a <= b).then_some((a, b))
+    });
+    parsed.unwrap_or((18400, 18499))
+}
+
+/// A free port of this suite's range, taken in turn (wrapping around, so a range smaller
+/// than the suite still serves it: servers of finished tests have let theirs go).
 fn free_port() -> u16 {
-    loop {
-        let port = NEXT_PORT.fetch_add(1, Ordering::SeqCst);
-        assert!(port < 18500, "no free loopback port left in 18400-18499");
+    let (first, last) = port_range();
+    let span = u32::from(last - first) + 1;
+    for _ in 0..span * 4 {
+        let offset = u32::from(NEXT_PORT.fetch_add(1, Ordering::SeqCst)) % span;
+        let port = first + u16::try_from(offset).unwrap();
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
+        std::thread::sleep(Duration::from_millis(50));
     }
+    panic!("no free loopback port left in {first}-{last}");
 }
 
 fn repo() -> PathBuf {
@@ -771,6 +787,154 @@ s3.put_object(Bucket='closed', Key='k', Body=b'x', ACL='public-read')
 expect(err(anon.list_objects_v2, Bucket='closed'), ('AccessDenied', 403))
 expect(anon.get_object(Bucket='closed', Key='k')['Body'].read(), b'x')
 expect(err(anon.get_object, Bucket='closed', Key='nothing'), ('AccessDenied', 403))
+"#,
+        &[],
+    );
+}
+
+#[test]
+fn s3_object_and_bucket_tagging() {
+    let server = Server::start();
+    let (bob_ak, bob_sk) = server.second_account("bob");
+    server.python(
+        r#"
+bob = boto3.client('s3', aws_access_key_id=os.environ['BOB_AK'],
+                   aws_secret_access_key=os.environ['BOB_SK'])
+s3.create_bucket(Bucket='tags')
+expect(err(s3.get_bucket_tagging, Bucket='tags'), ('NoSuchTagSet', 404))
+s3.put_bucket_tagging(Bucket='tags', Tagging={'TagSet': [{'Key': 'team', 'Value': 'blue'}]})
+expect(s3.get_bucket_tagging(Bucket='tags')['TagSet'], [{'Key': 'team', 'Value': 'blue'}])
+fifty = [{'Key': 'k%d' % i, 'Value': 'v'} for i in range(50)]
+s3.put_bucket_tagging(Bucket='tags', Tagging={'TagSet': fifty})
+expect(len(s3.get_bucket_tagging(Bucket='tags')['TagSet']), 50)
+expect(err(s3.put_bucket_tagging, Bucket='tags',
+           Tagging={'TagSet': fifty + [{'Key': 'one-more', 'Value': 'v'}]}), ('InvalidTag', 400))
+expect(err(bob.get_bucket_tagging, Bucket='tags'), ('AccessDenied', 403))
+s3.delete_bucket_tagging(Bucket='tags')
+expect(err(s3.get_bucket_tagging, Bucket='tags'), ('NoSuchTagSet', 404))
+
+# On PutObject, through the header; the count on GET and HEAD.
+s3.put_object(Bucket='tags', Key='k', Body=b'x', Tagging='a=1&b%20c=d%2Fe')
+expect(s3.get_object_tagging(Bucket='tags', Key='k')['TagSet'],
+       [{'Key': 'a', 'Value': '1'}, {'Key': 'b c', 'Value': 'd/e'}])
+expect(s3.get_object(Bucket='tags', Key='k')['TagCount'], 2)
+head = s3.head_object(Bucket='tags', Key='k')
+expect(head['ResponseMetadata']['HTTPHeaders']['x-amz-tagging-count'], '2')
+etag = head['ETag']
+
+# Put/Delete replace the set without touching the object.
+s3.put_object_tagging(Bucket='tags', Key='k', Tagging={'TagSet': [{'Key': 'z', 'Value': ''}]})
+expect(s3.get_object_tagging(Bucket='tags', Key='k')['TagSet'], [{'Key': 'z', 'Value': ''}])
+expect(s3.head_object(Bucket='tags', Key='k')['ETag'], etag)
+expect(s3.get_object(Bucket='tags', Key='k')['Body'].read(), b'x')
+s3.delete_object_tagging(Bucket='tags', Key='k')
+expect(s3.get_object_tagging(Bucket='tags', Key='k')['TagSet'], [])
+expect('TagCount' in s3.get_object(Bucket='tags', Key='k'), False)
+expect('x-amz-tagging-count' in s3.head_object(Bucket='tags', Key='k')['ResponseMetadata']['HTTPHeaders'], False)
+
+# S3's limits: 10 per object, keys of 128, values of 256 characters, unique keys.
+eleven = [{'Key': 'k%d' % i, 'Value': 'v'} for i in range(11)]
+expect(err(s3.put_object_tagging, Bucket='tags', Key='k', Tagging={'TagSet': eleven}),
+       ('InvalidTag', 400))
+expect(err(s3.put_object_tagging, Bucket='tags', Key='k',
+           Tagging={'TagSet': [{'Key': 'k' * 129, 'Value': 'v'}]}), ('InvalidTag', 400))
+expect(err(s3.put_object_tagging, Bucket='tags', Key='k',
+           Tagging={'TagSet': [{'Key': 'k', 'Value': 'v' * 257}]}), ('InvalidTag', 400))
+expect(err(s3.put_object_tagging, Bucket='tags', Key='k',
+           Tagging={'TagSet': [{'Key': 'k', 'Value': '1'}, {'Key': 'k', 'Value': '2'}]}),
+       ('InvalidTag', 400))
+s3.put_object_tagging(Bucket='tags', Key='k',
+                      Tagging={'TagSet': [{'Key': 'k' * 128, 'Value': 'v' * 256}]})
+expect(err(s3.put_object, Bucket='tags', Key='k2', Body=b'x',
+           Tagging='&'.join('k%d=v' % i for i in range(11))), ('InvalidTag', 400))
+expect(err(s3.head_object, Bucket='tags', Key='k2'), ('404', 404))
+expect(err(s3.put_object_tagging, Bucket='tags', Key='missing', Tagging={'TagSet': []}),
+       ('NoSuchKey', 404))
+expect(err(bob.put_object_tagging, Bucket='tags', Key='k', Tagging={'TagSet': []}),
+       ('AccessDenied', 403))
+
+# An overwrite replaces the tags; a delete removes them with the object.
+s3.put_object(Bucket='tags', Key='k', Body=b'y')
+expect(s3.get_object_tagging(Bucket='tags', Key='k')['TagSet'], [])
+s3.put_object(Bucket='tags', Key='k', Body=b'y', Tagging='old=1')
+s3.delete_object(Bucket='tags', Key='k')
+s3.put_object(Bucket='tags', Key='k', Body=b'y')
+expect(s3.get_object_tagging(Bucket='tags', Key='k')['TagSet'], [])
+
+# CopyObject: COPY keeps the source's tags, REPLACE takes the request's.
+s3.put_object(Bucket='tags', Key='src', Body=b'src', Tagging='from=src')
+s3.copy_object(Bucket='tags', Key='c1', CopySource='tags/src')
+expect(s3.get_object_tagging(Bucket='tags', Key='c1')['TagSet'], [{'Key': 'from', 'Value': 'src'}])
+s3.copy_object(Bucket='tags', Key='c2', CopySource='tags/src', TaggingDirective='REPLACE',
+               Tagging='new=yes')
+expect(s3.get_object_tagging(Bucket='tags', Key='c2')['TagSet'], [{'Key': 'new', 'Value': 'yes'}])
+s3.copy_object(Bucket='tags', Key='c3', CopySource='tags/src', TaggingDirective='REPLACE')
+expect(s3.get_object_tagging(Bucket='tags', Key='c3')['TagSet'], [])
+
+# CreateMultipartUpload's tags land on the completed object.
+up = s3.create_multipart_upload(Bucket='tags', Key='mp', Tagging='multi=part')
+p1 = s3.upload_part(Bucket='tags', Key='mp', UploadId=up['UploadId'], PartNumber=1, Body=b'a' * 100)
+s3.complete_multipart_upload(Bucket='tags', Key='mp', UploadId=up['UploadId'],
+    MultipartUpload={'Parts': [{'PartNumber': 1, 'ETag': p1['ETag']}]})
+expect(s3.get_object_tagging(Bucket='tags', Key='mp')['TagSet'], [{'Key': 'multi', 'Value': 'part'}])
+expect(s3.get_object(Bucket='tags', Key='mp')['TagCount'], 1)
+"#,
+        &[("BOB_AK", &bob_ak), ("BOB_SK", &bob_sk)],
+    );
+}
+
+#[test]
+fn s3_canned_acl_writes() {
+    let server = Server::start();
+    server.python(
+        r#"
+import urllib.request, urllib.error
+def anon_get(path):
+    try:
+        with urllib.request.urlopen(os.environ['ENDPOINT'] + path) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+s3.create_bucket(Bucket='acls')
+s3.put_object(Bucket='acls', Key='k', Body=b'x')
+expect(anon_get('/acls/k'), 403)
+expect(anon_get('/acls?list-type=2'), 403)
+
+s3.put_object_acl(Bucket='acls', Key='k', ACL='public-read')
+expect(anon_get('/acls/k'), 200)
+grants = s3.get_object_acl(Bucket='acls', Key='k')['Grants']
+expect(sorted((g['Grantee'].get('URI', 'owner'), g['Permission']) for g in grants),
+       [('http://acs.amazonaws.com/groups/global/AllUsers', 'READ'), ('owner', 'FULL_CONTROL')])
+s3.put_object_acl(Bucket='acls', Key='k', ACL='private')
+expect(anon_get('/acls/k'), 403)
+expect([g['Permission'] for g in s3.get_object_acl(Bucket='acls', Key='k')['Grants']],
+       ['FULL_CONTROL'])
+
+s3.put_bucket_acl(Bucket='acls', ACL='public-read')
+expect(anon_get('/acls?list-type=2'), 200)
+expect(sorted(g['Permission'] for g in s3.get_bucket_acl(Bucket='acls')['Grants']),
+       ['FULL_CONTROL', 'READ'])
+s3.put_bucket_acl(Bucket='acls', ACL='private')
+expect(anon_get('/acls?list-type=2'), 403)
+
+# A body that only restates a canned ACL is taken; anything else is 501.
+acl = s3.get_object_acl(Bucket='acls', Key='k')
+owner = acl['Owner']
+public = {'Owner': owner, 'Grants': acl['Grants'] + [{'Grantee': {'Type': 'Group',
+          'URI': 'http://acs.amazonaws.com/groups/global/AllUsers'}, 'Permission': 'READ'}]}
+s3.put_object_acl(Bucket='acls', Key='k', AccessControlPolicy=public)
+expect(anon_get('/acls/k'), 200)
+s3.put_bucket_acl(Bucket='acls', AccessControlPolicy=public)
+expect(anon_get('/acls?list-type=2'), 200)
+other = {'Owner': owner, 'Grants': [{'Grantee': {'Type': 'CanonicalUser', 'ID': 'someone-else'},
+         'Permission': 'READ'}]}
+expect(err(s3.put_object_acl, Bucket='acls', Key='k', AccessControlPolicy=other),
+       ('NotImplemented', 501))
+expect(err(s3.put_bucket_acl, Bucket='acls', AccessControlPolicy=other), ('NotImplemented', 501))
+expect(err(s3.put_object_acl, Bucket='acls', Key='k', GrantRead='id=someone-else'),
+       ('NotImplemented', 501))
+expect(err(s3.put_object_acl, Bucket='acls', Key='missing', ACL='private'), ('NoSuchKey', 404))
+expect(err(s3.put_bucket_acl, Bucket='acls', ACL='log-delivery-write'), ('NotImplemented', 501))
 "#,
         &[],
     );

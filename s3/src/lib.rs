@@ -8,6 +8,7 @@
 mod digest;
 mod ops;
 pub mod port;
+mod settings;
 mod wire;
 
 use std::collections::HashMap;

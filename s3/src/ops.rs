@@ -10,9 +10,10 @@ use s3s::{s3_error, S3Error, S3Request, S3Response, S3Result};
 
 use crate::digest::{self, ChecksumHeaders, Claims, HashingStream, Seal, Sealed};
 use crate::port::{
-    Acl, BucketNeed, Checksum, ChecksumAlgorithm as Algo, Identity, ListEntry, ListQuery,
+    Acl, BucketNeed, Caller, Checksum, ChecksumAlgorithm as Algo, Identity, ListEntry, ListQuery,
     NewObject, NewUpload, ObjectInfo, ObjectMeta, PortError, S3Port, WriteCondition,
 };
+use crate::settings::{self, MAX_BUCKET_TAGS, MAX_OBJECT_TAGS};
 use crate::wire::{self, judge, s3_error, timestamp, Conditions, Encoder, Verdict};
 use crate::Body;
 
@@ -121,6 +122,7 @@ fn meta_from(
         cache_control,
         expires_ms: expires.as_ref().map(wire::millis),
         user,
+        tags: Vec::new(),
     }
 }
 
@@ -294,12 +296,52 @@ impl<P: S3Port> Operations<P> {
         }
     }
 
+    /// An object whose ACL the requester may read and change: the object's owner or the
+    /// bucket's.
+    async fn controlled_object(
+        &self,
+        who: &Identity,
+        bucket: &str,
+        key: &str,
+    ) -> S3Result<ObjectInfo> {
+        let info = self
+            .port
+            .head_object(who, bucket, key)
+            .await
+            .map_err(s3_error)?;
+        let owns_object = matches!(who, Identity::Account(Caller { account_id, .. })
+            if *account_id == info.owner_account_id);
+        if !owns_object {
+            self.owned(who, bucket).await?;
+        }
+        Ok(info)
+    }
+
     async fn owned(&self, who: &Identity, bucket: &str) -> S3Result<crate::port::BucketInfo> {
         self.port
             .bucket(who, bucket, BucketNeed::Control)
             .await
             .map_err(s3_error)
     }
+}
+
+/// `x-amz-tagging-count`: sent only when an object has tags.
+fn tag_count(meta: &ObjectMeta) -> Option<i32> {
+    (!meta.tags.is_empty()).then(|| i32::try_from(meta.tags.len()).unwrap_or(i32::MAX))
+}
+
+fn acl_both() -> S3Error {
+    s3_error!(
+        InvalidRequest,
+        "Give either a canned ACL (x-amz-acl) or an AccessControlPolicy body, not both."
+    )
+}
+
+fn acl_missing() -> S3Error {
+    s3_error!(
+        MissingSecurityHeader,
+        "Give a canned ACL in x-amz-acl (or an AccessControlPolicy body restating one)."
+    )
 }
 
 fn not_modified(info: &ObjectInfo) -> S3Error {
@@ -455,38 +497,7 @@ impl<P: S3Port> s3s::S3 for Operations<P> {
         req: S3Request<GetBucketAclInput>,
     ) -> S3Result<S3Response<GetBucketAclOutput>> {
         let bucket = self.owned(&who(&req), &req.input.bucket).await?;
-        let full = Grant {
-            grantee: Some(Grantee {
-                id: Some(bucket.owner_account_id.clone()),
-                type_: Type::from_static(Type::CANONICAL_USER),
-                display_name: None,
-                email_address: None,
-                uri: None,
-            }),
-            permission: Some(Permission::from_static(Permission::FULL_CONTROL)),
-        };
-        let group = |uri: &str, permission: &'static str| Grant {
-            grantee: Some(Grantee {
-                id: None,
-                type_: Type::from_static(Type::GROUP),
-                display_name: None,
-                email_address: None,
-                uri: Some(uri.to_owned()),
-            }),
-            permission: Some(Permission::from_static(permission)),
-        };
-        const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
-        const AUTHENTICATED: &str = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers";
-        let mut grants = vec![full];
-        match bucket.acl {
-            Acl::Private => {}
-            Acl::PublicRead => grants.push(group(ALL_USERS, Permission::READ)),
-            Acl::PublicReadWrite => {
-                grants.push(group(ALL_USERS, Permission::READ));
-                grants.push(group(ALL_USERS, Permission::WRITE));
-            }
-            Acl::AuthenticatedRead => grants.push(group(AUTHENTICATED, Permission::READ)),
-        }
+        let grants = settings::grants(&bucket.owner_account_id, bucket.acl);
         ok(GetBucketAclOutput {
             grants: Some(grants),
             owner: Some(owner(&bucket.owner_account_id, None)),
@@ -574,8 +585,71 @@ impl<P: S3Port> s3s::S3 for Operations<P> {
         &self,
         req: S3Request<GetBucketTaggingInput>,
     ) -> S3Result<S3Response<GetBucketTaggingOutput>> {
-        self.owned(&who(&req), &req.input.bucket).await?;
-        Err(s3_error!(NoSuchTagSet, "The TagSet does not exist."))
+        let tags = self
+            .port
+            .bucket_tags(&who(&req), &req.input.bucket)
+            .await
+            .map_err(s3_error)?;
+        match tags {
+            Some(tags) => ok(GetBucketTaggingOutput {
+                tag_set: settings::to_set(&tags),
+            }),
+            None => Err(s3_error!(NoSuchTagSet, "The TagSet does not exist.")),
+        }
+    }
+
+    async fn put_bucket_tagging(
+        &self,
+        req: S3Request<PutBucketTaggingInput>,
+    ) -> S3Result<S3Response<PutBucketTaggingOutput>> {
+        let who = who(&req);
+        let input = req.input;
+        let tags = settings::from_set(input.tagging.tag_set, MAX_BUCKET_TAGS)?;
+        self.port
+            .set_bucket_tags(&who, &input.bucket, Some(tags))
+            .await
+            .map_err(s3_error)?;
+        ok(PutBucketTaggingOutput::default())
+    }
+
+    async fn delete_bucket_tagging(
+        &self,
+        req: S3Request<DeleteBucketTaggingInput>,
+    ) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
+        self.port
+            .set_bucket_tags(&who(&req), &req.input.bucket, None)
+            .await
+            .map_err(s3_error)?;
+        ok(DeleteBucketTaggingOutput::default())
+    }
+
+    async fn put_bucket_acl(
+        &self,
+        req: S3Request<PutBucketAclInput>,
+    ) -> S3Result<S3Response<PutBucketAclOutput>> {
+        let who = who(&req);
+        let input = req.input;
+        no_grants(&[
+            input.grant_full_control.as_ref(),
+            input.grant_read.as_ref(),
+            input.grant_read_acp.as_ref(),
+            input.grant_write.as_ref(),
+            input.grant_write_acp.as_ref(),
+        ])?;
+        let acl = match (&input.acl, &input.access_control_policy) {
+            (Some(canned), None) => bucket_acl(Some(canned))?,
+            (None, Some(policy)) => {
+                let bucket = self.owned(&who, &input.bucket).await?;
+                settings::from_policy(policy, &bucket.owner_account_id)?
+            }
+            (Some(_), Some(_)) => return Err(acl_both()),
+            (None, None) => return Err(acl_missing()),
+        };
+        self.port
+            .set_bucket_acl(&who, &input.bucket, acl)
+            .await
+            .map_err(s3_error)?;
+        ok(PutBucketAclOutput::default())
     }
 
     async fn get_bucket_accelerate_configuration(
@@ -606,6 +680,103 @@ impl<P: S3Port> s3s::S3 for Operations<P> {
 
     // ---------------------------------------------------------------- objects
 
+    async fn get_object_tagging(
+        &self,
+        req: S3Request<GetObjectTaggingInput>,
+    ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+        let input = &req.input;
+        check_version(input.version_id.as_deref())?;
+        let info = self
+            .port
+            .head_object(&who(&req), &input.bucket, &input.key)
+            .await
+            .map_err(s3_error)?;
+        ok(GetObjectTaggingOutput {
+            tag_set: settings::to_set(&info.meta.tags),
+            version_id: None,
+        })
+    }
+
+    async fn put_object_tagging(
+        &self,
+        req: S3Request<PutObjectTaggingInput>,
+    ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+        let who = who(&req);
+        let input = req.input;
+        check_version(input.version_id.as_deref())?;
+        let tags = settings::from_set(input.tagging.tag_set, MAX_OBJECT_TAGS)?;
+        self.port
+            .set_object_tags(&who, &input.bucket, &input.key, tags)
+            .await
+            .map_err(s3_error)?;
+        ok(PutObjectTaggingOutput::default())
+    }
+
+    async fn delete_object_tagging(
+        &self,
+        req: S3Request<DeleteObjectTaggingInput>,
+    ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
+        let who = who(&req);
+        let input = req.input;
+        check_version(input.version_id.as_deref())?;
+        self.port
+            .set_object_tags(&who, &input.bucket, &input.key, Vec::new())
+            .await
+            .map_err(s3_error)?;
+        let mut resp = S3Response::new(DeleteObjectTaggingOutput::default());
+        resp.status = Some(http::StatusCode::NO_CONTENT);
+        Ok(resp)
+    }
+
+    async fn get_object_acl(
+        &self,
+        req: S3Request<GetObjectAclInput>,
+    ) -> S3Result<S3Response<GetObjectAclOutput>> {
+        let who = who(&req);
+        let input = &req.input;
+        check_version(input.version_id.as_deref())?;
+        let info = self
+            .controlled_object(&who, &input.bucket, &input.key)
+            .await?;
+        ok(GetObjectAclOutput {
+            grants: Some(settings::grants(&info.owner_account_id, info.acl)),
+            owner: Some(owner(&info.owner_account_id, None)),
+            request_charged: None,
+        })
+    }
+
+    async fn put_object_acl(
+        &self,
+        req: S3Request<PutObjectAclInput>,
+    ) -> S3Result<S3Response<PutObjectAclOutput>> {
+        let who = who(&req);
+        let input = req.input;
+        check_version(input.version_id.as_deref())?;
+        no_grants(&[
+            input.grant_full_control.as_ref(),
+            input.grant_read.as_ref(),
+            input.grant_read_acp.as_ref(),
+            input.grant_write.as_ref(),
+            input.grant_write_acp.as_ref(),
+        ])?;
+        let acl = match (&input.acl, &input.access_control_policy) {
+            (Some(canned), None) => object_acl(Some(canned))?,
+            (None, Some(policy)) => {
+                let info = self
+                    .controlled_object(&who, &input.bucket, &input.key)
+                    .await?;
+                settings::from_policy(policy, &info.owner_account_id)?
+            }
+            (Some(_), Some(_)) => return Err(acl_both()),
+            (None, None) => return Err(acl_missing()),
+        };
+        self.port
+            .set_object_acl(&who, &input.bucket, &input.key, acl)
+            .await
+            .map_err(s3_error)?;
+        ok(PutObjectAclOutput::default())
+    }
+
     async fn put_object(
         &self,
         req: S3Request<PutObjectInput>,
@@ -632,6 +803,7 @@ impl<P: S3Port> s3s::S3 for Operations<P> {
             input.grant_write_acp.as_ref(),
         ])?;
         let acl = object_acl(input.acl.as_ref())?;
+        let tags = settings::from_header(input.tagging.as_deref())?;
         let condition = write_condition(input.if_match.as_ref(), input.if_none_match.as_ref())?;
         let declared = input
             .checksum_algorithm
@@ -647,7 +819,7 @@ impl<P: S3Port> s3s::S3 for Operations<P> {
             algorithm: declared.as_deref().or(sdk_algorithm.as_deref()),
             trailer: trailer_header.as_deref(),
         })?;
-        let meta = meta_from(
+        let mut meta = meta_from(
             input.content_type,
             input.content_encoding,
             input.content_disposition,
@@ -656,6 +828,7 @@ impl<P: S3Port> s3s::S3 for Operations<P> {
             input.expires,
             input.metadata,
         );
+        meta.tags = tags;
         let (staged, sealed, checksum) = self
             .receive(
                 &who,
@@ -768,6 +941,7 @@ impl<P: S3Port> s3s::S3 for Operations<P> {
             last_modified: Some(timestamp(info.modified_ms)),
             metadata: user_metadata(meta),
             parts_count: info.parts_count.and_then(|n| i32::try_from(n).ok()),
+            tag_count: tag_count(meta),
             ..GetObjectOutput::default()
         };
         // A checksum covers the whole object: never send one with a part of it.
@@ -827,7 +1001,13 @@ impl<P: S3Port> s3s::S3 for Operations<P> {
         if checksum_wanted && input.range.is_none() {
             set_checksum!(out, info.checksum.as_ref());
         }
-        ok(out)
+        // s3s's HeadObject output has no field for it, so the header is set here.
+        let mut resp = S3Response::new(out);
+        if let Some(n) = tag_count(meta) {
+            resp.headers
+                .insert("x-amz-tagging-count", http::HeaderValue::from(n));
+        }
+        Ok(resp)
     }
 
     async fn delete_object(
@@ -953,7 +1133,7 @@ impl<P: S3Port> s3s::S3 for Operations<P> {
                 .filter(|c| c.full_object)
                 .map(|c| c.algorithm),
         };
-        let meta = if replace {
+        let mut meta = if replace {
             meta_from(
                 input.content_type,
                 input.content_encoding,
@@ -965,6 +1145,20 @@ impl<P: S3Port> s3s::S3 for Operations<P> {
             )
         } else {
             info.meta.clone()
+        };
+        meta.tags = match input
+            .tagging_directive
+            .as_ref()
+            .map(TaggingDirective::as_str)
+        {
+            None | Some(TaggingDirective::COPY) => info.meta.tags.clone(),
+            Some(TaggingDirective::REPLACE) => settings::from_header(input.tagging.as_deref())?,
+            Some(other) => {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "The tagging directive '{other}' is neither COPY nor REPLACE."
+                ))
+            }
         };
         let body = self
             .port
@@ -1225,7 +1419,7 @@ impl<P: S3Port> s3s::S3 for Operations<P> {
             (None, Some(Algo::Crc64Nvme)) => true,
             (None, _) => false,
         };
-        let meta = meta_from(
+        let mut meta = meta_from(
             input.content_type,
             input.content_encoding,
             input.content_disposition,
@@ -1234,6 +1428,7 @@ impl<P: S3Port> s3s::S3 for Operations<P> {
             input.expires,
             input.metadata,
         );
+        meta.tags = settings::from_header(input.tagging.as_deref())?;
         let upload = self
             .port
             .create_upload(

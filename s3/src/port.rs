@@ -68,6 +68,8 @@ pub struct ObjectMeta {
     pub expires_ms: Option<i64>,
     /// `x-amz-meta-*`, names lowercased.
     pub user: Vec<(String, String)>,
+    /// The object's tag set, in the order given.
+    pub tags: Vec<(String, String)>,
 }
 
 /// A checksum algorithm S3 knows.
@@ -135,6 +137,7 @@ pub struct ObjectInfo {
     pub checksum: Option<Checksum>,
     pub parts_count: Option<u32>,
     pub owner_account_id: String,
+    pub acl: Acl,
 }
 
 /// What the door decided about an object before it becomes visible.
@@ -292,6 +295,37 @@ pub trait S3Port: Send + Sync + 'static {
     async fn create_bucket(&self, who: &Identity, name: &str, acl: Acl) -> PortResult<BucketInfo>;
     async fn bucket(&self, who: &Identity, name: &str, need: BucketNeed) -> PortResult<BucketInfo>;
     async fn delete_bucket(&self, who: &Identity, name: &str) -> PortResult<()>;
+    /// A bucket's tag set (`None` if it has none), for its owner.
+    async fn bucket_tags(
+        &self,
+        who: &Identity,
+        bucket: &str,
+    ) -> PortResult<Option<Vec<(String, String)>>>;
+    /// Replaces a bucket's tag set, or removes it with `None`.
+    async fn set_bucket_tags(
+        &self,
+        who: &Identity,
+        bucket: &str,
+        tags: Option<Vec<(String, String)>>,
+    ) -> PortResult<()>;
+    /// Replaces a bucket's canned ACL.
+    async fn set_bucket_acl(&self, who: &Identity, bucket: &str, acl: Acl) -> PortResult<()>;
+    /// Replaces an object's tag set (empty removes them), for the bucket's or object's owner.
+    async fn set_object_tags(
+        &self,
+        who: &Identity,
+        bucket: &str,
+        key: &str,
+        tags: Vec<(String, String)>,
+    ) -> PortResult<()>;
+    /// Replaces an object's canned ACL, for the bucket's or object's owner.
+    async fn set_object_acl(
+        &self,
+        who: &Identity,
+        bucket: &str,
+        key: &str,
+        acl: Acl,
+    ) -> PortResult<()>;
 
     /// Writes a body of at most `max_size` bytes into storage for `bucket` (checking first
     /// that the requester may write there).

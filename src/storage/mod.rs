@@ -14,6 +14,7 @@ pub mod blob;
 mod listing;
 mod multipart;
 mod objects;
+mod settings;
 pub mod template_url;
 pub mod templates;
 
@@ -197,6 +198,10 @@ pub struct ObjectMeta {
     /// User metadata, names lowercased, in the order given.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub user: Vec<(String, String)>,
+    /// The object's tags (S3 object tagging), in the order given: kept in the row's metadata,
+    /// so the write that makes an object visible also sets its tags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
 }
 
 /// A stored checksum of an object: algorithm (`CRC32`, `CRC32C`, `CRC64NVME`, `SHA1`,

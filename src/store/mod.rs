@@ -50,6 +50,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "instance_paging",
         include_str!("migrations/0010_instance_paging.sql"),
     ),
+    (
+        11,
+        "s3_tagging",
+        include_str!("migrations/0011_s3_tagging.sql"),
+    ),
 ];
 
 /// The advisory lock that serializes schema migrations across servers.

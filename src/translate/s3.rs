@@ -85,6 +85,7 @@ fn meta_to_store(m: p::ObjectMeta) -> st::ObjectMeta {
         cache_control: m.cache_control,
         expires_ms: m.expires_ms,
         user: m.user,
+        tags: m.tags,
     }
 }
 
@@ -97,6 +98,7 @@ fn meta_from_store(m: st::ObjectMeta) -> p::ObjectMeta {
         cache_control: m.cache_control,
         expires_ms: m.expires_ms,
         user: m.user,
+        tags: m.tags,
     }
 }
 
@@ -119,6 +121,7 @@ fn object_info(o: st::ObjectInfo) -> p::ObjectInfo {
         modified_ms: o.modified_ms,
         meta: meta_from_store(o.meta),
         parts_count: o.parts_count,
+        acl: acl_from_store(st::CannedAcl::parse(&o.acl).unwrap_or(st::CannedAcl::Private)),
         owner_account_id: o.owner_account_id,
     }
 }
@@ -243,6 +246,67 @@ impl S3Port for Translator {
         self.cloud
             .objects
             .delete_bucket(&requester(who), name)
+            .await
+            .map_err(port_error)
+    }
+
+    async fn bucket_tags(
+        &self,
+        who: &p::Identity,
+        bucket: &str,
+    ) -> PortResult<Option<Vec<(String, String)>>> {
+        self.cloud
+            .objects
+            .bucket_tags(&requester(who), bucket)
+            .await
+            .map_err(port_error)
+    }
+
+    async fn set_bucket_tags(
+        &self,
+        who: &p::Identity,
+        bucket: &str,
+        tags: Option<Vec<(String, String)>>,
+    ) -> PortResult<()> {
+        self.cloud
+            .objects
+            .set_bucket_tags(&requester(who), bucket, tags)
+            .await
+            .map_err(port_error)
+    }
+
+    async fn set_bucket_acl(&self, who: &p::Identity, bucket: &str, acl: p::Acl) -> PortResult<()> {
+        self.cloud
+            .objects
+            .set_bucket_acl(&requester(who), bucket, acl_to_store(acl))
+            .await
+            .map_err(port_error)
+    }
+
+    async fn set_object_tags(
+        &self,
+        who: &p::Identity,
+        bucket: &str,
+        key: &str,
+        tags: Vec<(String, String)>,
+    ) -> PortResult<()> {
+        self.cloud
+            .objects
+            .set_object_tags(&requester(who), bucket, key, tags)
+            .await
+            .map_err(port_error)
+    }
+
+    async fn set_object_acl(
+        &self,
+        who: &p::Identity,
+        bucket: &str,
+        key: &str,
+        acl: p::Acl,
+    ) -> PortResult<()> {
+        self.cloud
+            .objects
+            .set_object_acl(&requester(who), bucket, key, acl_to_store(acl))
             .await
             .map_err(port_error)
     }
