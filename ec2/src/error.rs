@@ -7,6 +7,7 @@ use std::fmt;
 
 use bytes::Bytes;
 
+pub use crate::net_code::NetCode;
 use crate::xml;
 
 /// A kind of resource whose ids have `.NotFound` and `.Malformed` codes.
@@ -76,6 +77,8 @@ pub enum Code {
     AttachmentNotFound,
     /// `InvalidSnapshot.InUse`.
     SnapshotInUse,
+    /// The codes of VPCs, subnets, gateways, route tables, ACLs and interfaces.
+    Net(NetCode),
     // Authentication: 401.
     AuthFailure,
     // Authorization and signatures: 403.
@@ -163,6 +166,7 @@ impl Code {
             Self::VolumeInUse => "VolumeInUse",
             Self::AttachmentNotFound => "InvalidAttachment.NotFound",
             Self::SnapshotInUse => "InvalidSnapshot.InUse",
+            Self::Net(n) => n.as_str(),
             Self::AuthFailure => "AuthFailure",
             Self::UnauthorizedOperation => "UnauthorizedOperation",
             Self::SignatureDoesNotMatch => "SignatureDoesNotMatch",
@@ -220,7 +224,8 @@ impl Code {
             | Self::VolumeZoneMismatch
             | Self::VolumeInUse
             | Self::AttachmentNotFound
-            | Self::SnapshotInUse => S::BAD_REQUEST,
+            | Self::SnapshotInUse
+            | Self::Net(_) => S::BAD_REQUEST,
             Self::AuthFailure => S::UNAUTHORIZED,
             Self::UnauthorizedOperation
             | Self::SignatureDoesNotMatch

@@ -11,6 +11,7 @@
 pub mod actions;
 pub mod error;
 pub mod filter;
+pub mod net_code;
 #[rustfmt::skip] // generated: python3 ec2/codegen/gen_actions.py
 pub mod generated {
     pub mod operations;
@@ -20,6 +21,7 @@ pub mod query;
 pub mod sigv4;
 pub mod sts;
 pub mod types;
+pub mod vpc_types;
 pub mod xml;
 
 pub use actions::addresses::{Address, AddressAssociation, AddressRef, AssociationTarget};
@@ -421,6 +423,165 @@ pub trait Ec2Port: Send + Sync + 'static {
         _dry_run: bool,
     ) -> Result<(), Ec2Error> {
         Err(not_served("ModifySnapshotAttribute"))
+    }
+
+    // VPC administration (ec2/src/actions/vpc_admin.rs, gateways.rs, route_tables.rs,
+    // network_interfaces.rs).
+
+    async fn create_vpc(
+        &self,
+        _caller: &Caller,
+        _cidr: &str,
+        _tags: &[Tag],
+        _dry_run: bool,
+    ) -> Result<Vpc, Ec2Error> {
+        Err(not_served("CreateVpc"))
+    }
+
+    async fn delete_vpc(
+        &self,
+        _caller: &Caller,
+        _id: &str,
+        _dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        Err(not_served("DeleteVpc"))
+    }
+
+    async fn modify_vpc(
+        &self,
+        _caller: &Caller,
+        _id: &str,
+        _change: vpc_types::VpcAttributeChange,
+    ) -> Result<(), Ec2Error> {
+        Err(not_served("ModifyVpcAttribute"))
+    }
+
+    async fn create_subnet(
+        &self,
+        _caller: &Caller,
+        _req: &vpc_types::SubnetRequest,
+        _dry_run: bool,
+    ) -> Result<Subnet, Ec2Error> {
+        Err(not_served("CreateSubnet"))
+    }
+
+    async fn delete_subnet(
+        &self,
+        _caller: &Caller,
+        _id: &str,
+        _dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        Err(not_served("DeleteSubnet"))
+    }
+
+    async fn modify_subnet(
+        &self,
+        _caller: &Caller,
+        _id: &str,
+        _map_public_ip: Option<bool>,
+    ) -> Result<(), Ec2Error> {
+        Err(not_served("ModifySubnetAttribute"))
+    }
+
+    async fn internet_gateways(
+        &self,
+        _caller: &Caller,
+    ) -> Result<Vec<vpc_types::InternetGateway>, Ec2Error> {
+        Err(not_served("DescribeInternetGateways"))
+    }
+
+    async fn create_internet_gateway(
+        &self,
+        _caller: &Caller,
+        _tags: &[Tag],
+        _dry_run: bool,
+    ) -> Result<vpc_types::InternetGateway, Ec2Error> {
+        Err(not_served("CreateInternetGateway"))
+    }
+
+    /// Attaches (`attach`) or detaches a gateway.
+    async fn attach_internet_gateway(
+        &self,
+        _caller: &Caller,
+        _gateway_id: &str,
+        _vpc_id: &str,
+        _attach: bool,
+        _dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        Err(not_served("AttachInternetGateway"))
+    }
+
+    async fn delete_internet_gateway(
+        &self,
+        _caller: &Caller,
+        _gateway_id: &str,
+        _dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        Err(not_served("DeleteInternetGateway"))
+    }
+
+    async fn route_tables(&self, _caller: &Caller) -> Result<Vec<vpc_types::RouteTable>, Ec2Error> {
+        Err(not_served("DescribeRouteTables"))
+    }
+
+    async fn create_route_table(
+        &self,
+        _caller: &Caller,
+        _vpc_id: &str,
+        _client_token: Option<&str>,
+        _tags: &[Tag],
+        _dry_run: bool,
+    ) -> Result<vpc_types::RouteTable, Ec2Error> {
+        Err(not_served("CreateRouteTable"))
+    }
+
+    async fn delete_route_table(
+        &self,
+        _caller: &Caller,
+        _id: &str,
+        _dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        Err(not_served("DeleteRouteTable"))
+    }
+
+    /// Associates a subnet with a route table; answers the association id.
+    async fn associate_route_table(
+        &self,
+        _caller: &Caller,
+        _route_table_id: &str,
+        _subnet_id: &str,
+        _dry_run: bool,
+    ) -> Result<String, Ec2Error> {
+        Err(not_served("AssociateRouteTable"))
+    }
+
+    async fn disassociate_route_table(
+        &self,
+        _caller: &Caller,
+        _association_id: &str,
+        _dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        Err(not_served("DisassociateRouteTable"))
+    }
+
+    async fn change_route(
+        &self,
+        _caller: &Caller,
+        _change: &vpc_types::RouteChange,
+        _dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        Err(not_served("CreateRoute"))
+    }
+
+    async fn network_acls(&self, _caller: &Caller) -> Result<Vec<vpc_types::NetworkAcl>, Ec2Error> {
+        Err(not_served("DescribeNetworkAcls"))
+    }
+
+    async fn network_interfaces(
+        &self,
+        _caller: &Caller,
+    ) -> Result<Vec<vpc_types::InterfaceView>, Ec2Error> {
+        Err(not_served("DescribeNetworkInterfaces"))
     }
 }
 

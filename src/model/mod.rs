@@ -25,6 +25,7 @@ pub mod snapshot;
 pub mod tag;
 pub mod template;
 pub mod volume;
+pub mod vpc_admin;
 
 use rand::Rng;
 

@@ -246,10 +246,11 @@ async fn create_default_vpc(db: &mut AnyConnection, account_id: &str) -> CoreRes
         GroupError::Core(c) => c,
         other => CoreError::Internal(other.to_string()),
     })?;
+    crate::model::vpc_admin::ensure_parts(db, &vpc).await?;
     Ok(())
 }
 
-async fn insert_network(
+pub(crate) async fn insert_network(
     db: &mut AnyConnection,
     account_id: &str,
     vpc_id: &str,

@@ -22,10 +22,13 @@ pub enum TaggedKind {
     Network,
     NetworkInterface,
     PublicIp,
+    InternetGateway,
+    RouteTable,
+    NetworkAcl,
 }
 
 impl TaggedKind {
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 14] = [
         Self::Instance,
         Self::Template,
         Self::Volume,
@@ -37,6 +40,9 @@ impl TaggedKind {
         Self::Network,
         Self::NetworkInterface,
         Self::PublicIp,
+        Self::InternetGateway,
+        Self::RouteTable,
+        Self::NetworkAcl,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +58,9 @@ impl TaggedKind {
             Self::Network => "network",
             Self::NetworkInterface => "network_interface",
             Self::PublicIp => "public_ip",
+            Self::InternetGateway => "internet_gateway",
+            Self::RouteTable => "route_table",
+            Self::NetworkAcl => "network_acl",
         }
     }
 

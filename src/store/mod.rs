@@ -35,6 +35,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (5, "native", include_str!("migrations/0005_native.sql")),
     (6, "volumes", include_str!("migrations/0006_volumes.sql")),
+    (7, "vpc", include_str!("migrations/0007_vpc.sql")),
     (
         8,
         "addresses",

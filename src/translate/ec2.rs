@@ -9,6 +9,10 @@ use std::collections::HashMap;
 
 use cirrus_ec2::error::{Code, Ec2Error, Resource};
 use cirrus_ec2::types::Tag;
+use cirrus_ec2::vpc_types::{
+    InterfaceView, InternetGateway, NetworkAcl, RouteChange, RouteTable, SubnetRequest,
+    VpcAttributeChange,
+};
 use cirrus_ec2::{
     AttributeChange, AvailabilityZone, Caller, CreatedKeyPair, Credential, Ec2Port, GroupRef,
     GroupSelector, Image, ImageState, Instance, InstanceAttributes, InstanceState, InstanceType,
@@ -72,7 +76,7 @@ fn region_code(region: &str) -> String {
 
 /// Zones as availability zones; the zone id numbers zones in the order they were created, so
 /// it stays put when a zone with an earlier name is added.
-fn availability_zones(mut zones: Vec<Zone>) -> Vec<AvailabilityZone> {
+pub(super) fn availability_zones(mut zones: Vec<Zone>) -> Vec<AvailabilityZone> {
     let mut by_age: Vec<(i64, String)> =
         zones.iter().map(|z| (z.created_ms, z.id.clone())).collect();
     by_age.sort();
@@ -742,9 +746,157 @@ impl Ec2Port for Translator {
         self.ec2_change_snapshot_permissions(caller, snapshot_id, change, dry_run)
             .await
     }
+    // Networking: src/translate/ec2_vpc.rs.
+
+    async fn create_vpc(
+        &self,
+        caller: &Caller,
+        cidr: &str,
+        tags: &[Tag],
+        dry_run: bool,
+    ) -> Result<Vpc, Ec2Error> {
+        self.vpc_create(caller, cidr, tags, dry_run).await
+    }
+
+    async fn delete_vpc(&self, caller: &Caller, id: &str, dry_run: bool) -> Result<(), Ec2Error> {
+        self.vpc_delete(caller, id, dry_run).await
+    }
+
+    async fn modify_vpc(
+        &self,
+        caller: &Caller,
+        id: &str,
+        change: VpcAttributeChange,
+    ) -> Result<(), Ec2Error> {
+        self.vpc_modify(caller, id, change).await
+    }
+
+    async fn create_subnet(
+        &self,
+        caller: &Caller,
+        req: &SubnetRequest,
+        dry_run: bool,
+    ) -> Result<Subnet, Ec2Error> {
+        self.subnet_create(caller, req, dry_run).await
+    }
+
+    async fn delete_subnet(
+        &self,
+        caller: &Caller,
+        id: &str,
+        dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        self.subnet_delete(caller, id, dry_run).await
+    }
+
+    async fn modify_subnet(
+        &self,
+        caller: &Caller,
+        id: &str,
+        map_public_ip: Option<bool>,
+    ) -> Result<(), Ec2Error> {
+        self.subnet_modify(caller, id, map_public_ip).await
+    }
+
+    async fn internet_gateways(&self, caller: &Caller) -> Result<Vec<InternetGateway>, Ec2Error> {
+        self.gateway_views(caller).await
+    }
+
+    async fn create_internet_gateway(
+        &self,
+        caller: &Caller,
+        tags: &[Tag],
+        dry_run: bool,
+    ) -> Result<InternetGateway, Ec2Error> {
+        self.gateway_create(caller, tags, dry_run).await
+    }
+
+    async fn attach_internet_gateway(
+        &self,
+        caller: &Caller,
+        gateway_id: &str,
+        vpc_id: &str,
+        attach: bool,
+        dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        self.gateway_attach(caller, gateway_id, vpc_id, attach, dry_run)
+            .await
+    }
+
+    async fn delete_internet_gateway(
+        &self,
+        caller: &Caller,
+        gateway_id: &str,
+        dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        self.gateway_delete(caller, gateway_id, dry_run).await
+    }
+
+    async fn route_tables(&self, caller: &Caller) -> Result<Vec<RouteTable>, Ec2Error> {
+        self.route_table_views(caller).await
+    }
+
+    async fn create_route_table(
+        &self,
+        caller: &Caller,
+        vpc_id: &str,
+        client_token: Option<&str>,
+        tags: &[Tag],
+        dry_run: bool,
+    ) -> Result<RouteTable, Ec2Error> {
+        self.route_table_create(caller, vpc_id, client_token, tags, dry_run)
+            .await
+    }
+
+    async fn delete_route_table(
+        &self,
+        caller: &Caller,
+        id: &str,
+        dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        self.route_table_delete(caller, id, dry_run).await
+    }
+
+    async fn associate_route_table(
+        &self,
+        caller: &Caller,
+        route_table_id: &str,
+        subnet_id: &str,
+        dry_run: bool,
+    ) -> Result<String, Ec2Error> {
+        self.route_table_associate(caller, route_table_id, subnet_id, dry_run)
+            .await
+    }
+
+    async fn disassociate_route_table(
+        &self,
+        caller: &Caller,
+        association_id: &str,
+        dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        self.route_table_disassociate(caller, association_id, dry_run)
+            .await
+    }
+
+    async fn change_route(
+        &self,
+        caller: &Caller,
+        change: &RouteChange,
+        dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        self.route_change(caller, change, dry_run).await
+    }
+
+    async fn network_acls(&self, caller: &Caller) -> Result<Vec<NetworkAcl>, Ec2Error> {
+        self.acl_views(caller).await
+    }
+
+    async fn network_interfaces(&self, caller: &Caller) -> Result<Vec<InterfaceView>, Ec2Error> {
+        self.interface_views(caller).await
+    }
 }
 
-fn core(e: CoreError) -> Ec2Error {
+pub(super) fn core(e: CoreError) -> Ec2Error {
     match e {
         CoreError::NotFound { kind, id } => match kind {
             ResourceKind::Instance => Ec2Error::new(
@@ -773,12 +925,12 @@ fn core(e: CoreError) -> Ec2Error {
     }
 }
 
-fn store(e: sqlx::Error) -> Ec2Error {
+pub(super) fn store(e: sqlx::Error) -> Ec2Error {
     Ec2Error::internal(format!("the database failed: {e}"))
 }
 
 /// A core message as a sentence: capitalised, with a full stop.
-fn sentence(m: &str) -> String {
+pub(super) fn sentence(m: &str) -> String {
     let mut out: String = m
         .chars()
         .take(1)
@@ -817,7 +969,7 @@ fn group_error(e: GroupError) -> Ec2Error {
     }
 }
 
-fn to_tags(pairs: Vec<(String, String)>) -> Vec<Tag> {
+pub(super) fn to_tags(pairs: Vec<(String, String)>) -> Vec<Tag> {
     pairs
         .into_iter()
         .map(|(key, value)| Tag { key, value })
@@ -849,6 +1001,9 @@ fn ec2_resource_type(kind: TaggedKind) -> &'static str {
         TaggedKind::Network => "subnet",
         TaggedKind::NetworkInterface => "network-interface",
         TaggedKind::PublicIp => "elastic-ip",
+        TaggedKind::InternetGateway => "internet-gateway",
+        TaggedKind::RouteTable => "route-table",
+        TaggedKind::NetworkAcl => "network-acl",
     }
 }
 
@@ -1181,10 +1336,13 @@ impl Translator {
                 .filter(|g| g.ec2_id == *id)
                 .ok_or_else(|| group_not_found(id))?;
             if g.vpc_id != network.vpc_id {
-                return Err(Ec2Error::invalid_value(format!(
-                    "The security group '{id}' is in another VPC than the subnet {}.",
-                    network.ec2_id
-                )));
+                return Err(Ec2Error::new(
+                    Code::InvalidParameter,
+                    format!(
+                        "Security group {id} and subnet {} belong to different networks.",
+                        network.ec2_id
+                    ),
+                ));
             }
             ids.push(g.id);
         }
@@ -1731,6 +1889,7 @@ impl Translator {
             "vpc" => (TaggedKind::Vpc, "vpcs", Resource::Vpc),
             "subnet" => (TaggedKind::Network, "networks", Resource::Subnet),
             "eipalloc" => (TaggedKind::PublicIp, "public_ips", Resource::Allocation),
+            "igw" | "rtb" | "acl" => return super::ec2_vpc::resolve_tagged(db, caller, id).await,
             "eni" => (
                 TaggedKind::NetworkInterface,
                 "network_interfaces",

@@ -4,6 +4,7 @@
 
 pub mod ec2;
 mod ec2_volumes;
+pub mod ec2_vpc;
 pub mod native;
 pub mod s3;
 

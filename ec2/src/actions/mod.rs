@@ -12,16 +12,20 @@ pub mod addresses;
 pub mod availability_zones;
 pub mod common;
 pub mod compute;
+pub mod gateways;
 pub mod image_import;
 pub mod images;
 pub mod instance_types;
 pub mod instances;
 pub mod keypairs;
+pub mod network_interfaces;
 pub mod regions;
+pub mod route_tables;
 pub mod security_groups;
 pub mod snapshots;
 pub mod tags;
 pub mod volumes;
+pub mod vpc_admin;
 pub mod vpcs;
 
 use crate::error::Ec2Error;
@@ -125,6 +129,27 @@ pub const SERVED: &[&str] = &[
     snapshots::CopySnapshot::NAME,
     snapshots::DescribeSnapshotAttribute::NAME,
     snapshots::ModifySnapshotAttribute::NAME,
+    vpc_admin::CreateVpc::NAME,
+    vpc_admin::DeleteVpc::NAME,
+    vpc_admin::ModifyVpcAttribute::NAME,
+    vpc_admin::CreateSubnet::NAME,
+    vpc_admin::DeleteSubnet::NAME,
+    vpc_admin::ModifySubnetAttribute::NAME,
+    gateways::CreateInternetGateway::NAME,
+    gateways::AttachInternetGateway::NAME,
+    gateways::DetachInternetGateway::NAME,
+    gateways::DeleteInternetGateway::NAME,
+    gateways::DescribeInternetGateways::NAME,
+    route_tables::CreateRouteTable::NAME,
+    route_tables::DescribeRouteTables::NAME,
+    route_tables::AssociateRouteTable::NAME,
+    route_tables::DisassociateRouteTable::NAME,
+    route_tables::DeleteRouteTable::NAME,
+    route_tables::CreateRoute::NAME,
+    route_tables::ReplaceRoute::NAME,
+    route_tables::DeleteRoute::NAME,
+    route_tables::DescribeNetworkAcls::NAME,
+    network_interfaces::DescribeNetworkInterfaces::NAME,
 ];
 
 /// Runs a served action: `None` if the door does not serve `action`.
@@ -320,6 +345,74 @@ async fn dispatch<P: Ec2Port + ?Sized>(
         }
         snapshots::ModifySnapshotAttribute::NAME => {
             snapshots::serve_modify_attribute(port, caller, decode(params)?, id).await
+        }
+        vpc_admin::CreateVpc::NAME => {
+            vpc_admin::serve_create_vpc(port, caller, decode(params)?, id).await
+        }
+        vpc_admin::DeleteVpc::NAME => {
+            vpc_admin::serve_delete_vpc(port, caller, decode(params)?, id).await
+        }
+        vpc_admin::ModifyVpcAttribute::NAME => {
+            vpc_admin::serve_modify_vpc(port, caller, decode(params)?, id).await
+        }
+        vpc_admin::CreateSubnet::NAME => {
+            vpc_admin::serve_create_subnet(port, caller, decode(params)?, id).await
+        }
+        vpc_admin::DeleteSubnet::NAME => {
+            vpc_admin::serve_delete_subnet(port, caller, decode(params)?, id).await
+        }
+        vpc_admin::ModifySubnetAttribute::NAME => {
+            vpc_admin::serve_modify_subnet(port, caller, decode(params)?, id).await
+        }
+        gateways::CreateInternetGateway::NAME => {
+            gateways::serve_create(port, caller, decode(params)?, id).await
+        }
+        gateways::AttachInternetGateway::NAME => {
+            let gateways::AttachInternetGateway(r) = decode(params)?;
+            gateways::serve_attach(port, caller, action, true, r, id).await
+        }
+        gateways::DetachInternetGateway::NAME => {
+            let gateways::DetachInternetGateway(r) = decode(params)?;
+            gateways::serve_attach(port, caller, action, false, r, id).await
+        }
+        gateways::DeleteInternetGateway::NAME => {
+            gateways::serve_delete(port, caller, decode(params)?, id).await
+        }
+        gateways::DescribeInternetGateways::NAME => {
+            gateways::serve_describe(port, caller, decode(params)?, id).await
+        }
+        route_tables::CreateRouteTable::NAME => {
+            route_tables::serve_create(port, caller, decode(params)?, id).await
+        }
+        route_tables::DescribeRouteTables::NAME => {
+            route_tables::serve_describe(port, caller, decode(params)?, id).await
+        }
+        route_tables::AssociateRouteTable::NAME => {
+            route_tables::serve_associate(port, caller, decode(params)?, id).await
+        }
+        route_tables::DisassociateRouteTable::NAME => {
+            route_tables::serve_disassociate(port, caller, decode(params)?, id).await
+        }
+        route_tables::DeleteRouteTable::NAME => {
+            route_tables::serve_delete(port, caller, decode(params)?, id).await
+        }
+        route_tables::CreateRoute::NAME => {
+            let r: route_tables::CreateRoute = decode(params)?;
+            route_tables::serve_route(port, caller, action, r.change, r.dry_run, id).await
+        }
+        route_tables::ReplaceRoute::NAME => {
+            let r: route_tables::ReplaceRoute = decode(params)?;
+            route_tables::serve_route(port, caller, action, r.change, r.dry_run, id).await
+        }
+        route_tables::DeleteRoute::NAME => {
+            let r: route_tables::DeleteRoute = decode(params)?;
+            route_tables::serve_route(port, caller, action, r.change, r.dry_run, id).await
+        }
+        route_tables::DescribeNetworkAcls::NAME => {
+            route_tables::serve_describe_acls(port, caller, decode(params)?, id).await
+        }
+        network_interfaces::DescribeNetworkInterfaces::NAME => {
+            network_interfaces::serve(port, caller, decode(params)?, id).await
         }
         other => Err(Ec2Error::internal(format!(
             "{other} is listed as served but has no dispatch entry"

@@ -10,9 +10,10 @@ use crate::filter::{self, Filter, FilterNames};
 use crate::page::PageRequest;
 use crate::query::Params;
 use crate::types::{Subnet, Vpc};
+use crate::xml;
 use crate::{Caller, Ec2Port};
 
-fn take_page(p: &mut Params) -> Result<PageRequest, Ec2Error> {
+pub(crate) fn take_page(p: &mut Params) -> Result<PageRequest, Ec2Error> {
     Ok(PageRequest {
         max_results: p.take_int("MaxResults", 5, 1000)?.map(|n| n as usize),
         next_token: p.take("NextToken"),
@@ -75,7 +76,7 @@ impl Request for DescribeVpcs {
     }
 }
 
-fn bool_str(b: bool) -> &'static str {
+pub(crate) fn bool_str(b: bool) -> &'static str {
     if b {
         "true"
     } else {
@@ -113,31 +114,34 @@ pub async fn serve_vpcs<P: Ec2Port + ?Sized>(
     let chosen = filter::apply(&req.filters, chosen, vpc_values);
     let (page, next) = req.page.cut(DescribeVpcs::NAME, chosen)?;
     Ok(answer(DescribeVpcs::NAME, request_id, |w| {
-        w.list("vpcSet", &page, |w, v| {
-            w.text_element("vpcId", &v.vpc_id);
-            w.text_element("ownerId", &v.owner_id);
-            w.text_element("state", &v.state);
-            w.text_element("cidrBlock", &v.cidr);
-            w.open("cidrBlockAssociationSet");
-            w.open("item");
-            w.text_element(
-                "associationId",
-                &format!("vpc-cidr-assoc-{}", &v.vpc_id[4..]),
-            );
-            w.text_element("cidrBlock", &v.cidr);
-            w.open("cidrBlockState");
-            w.text_element("state", "associated");
-            w.close("cidrBlockState");
-            w.close("item");
-            w.close("cidrBlockAssociationSet");
-            w.empty("ipv6CidrBlockAssociationSet");
-            w.text_element("dhcpOptionsId", "default");
-            w.text_element("instanceTenancy", "default");
-            w.bool_element("isDefault", v.is_default);
-            write_tags(w, &v.tags);
-        });
+        w.list("vpcSet", &page, write_vpc);
         w.opt_text("nextToken", next.as_deref());
     }))
+}
+
+/// The members of one VPC (a `vpcSet` item, or CreateVpc's `vpc`).
+pub(crate) fn write_vpc(w: &mut xml::Writer, v: &Vpc) {
+    w.text_element("vpcId", &v.vpc_id);
+    w.text_element("ownerId", &v.owner_id);
+    w.text_element("state", &v.state);
+    w.text_element("cidrBlock", &v.cidr);
+    w.open("cidrBlockAssociationSet");
+    w.open("item");
+    w.text_element(
+        "associationId",
+        &format!("vpc-cidr-assoc-{}", &v.vpc_id[4..]),
+    );
+    w.text_element("cidrBlock", &v.cidr);
+    w.open("cidrBlockState");
+    w.text_element("state", "associated");
+    w.close("cidrBlockState");
+    w.close("item");
+    w.close("cidrBlockAssociationSet");
+    w.empty("ipv6CidrBlockAssociationSet");
+    w.text_element("dhcpOptionsId", "default");
+    w.text_element("instanceTenancy", "default");
+    w.bool_element("isDefault", v.is_default);
+    write_tags(w, &v.tags);
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,35 +224,38 @@ pub async fn serve_subnets<P: Ec2Port + ?Sized>(
     let chosen = filter::apply(&req.filters, chosen, subnet_values);
     let (page, next) = req.page.cut(DescribeSubnets::NAME, chosen)?;
     Ok(answer(DescribeSubnets::NAME, request_id, |w| {
-        w.list("subnetSet", &page, |w, s| {
-            w.text_element("subnetId", &s.subnet_id);
-            w.text_element(
-                "subnetArn",
-                &format!("arn:aws:ec2::{}:subnet/{}", s.owner_id, s.subnet_id),
-            );
-            w.text_element("state", &s.state);
-            w.text_element("ownerId", &s.owner_id);
-            w.text_element("vpcId", &s.vpc_id);
-            w.text_element("cidrBlock", &s.cidr);
-            w.empty("ipv6CidrBlockAssociationSet");
-            w.int_element("availableIpAddressCount", s.available_addresses);
-            w.text_element("availabilityZone", &s.availability_zone);
-            w.text_element("availabilityZoneId", &s.availability_zone_id);
-            w.bool_element("defaultForAz", s.default_for_az);
-            w.bool_element("mapPublicIpOnLaunch", s.map_public_ip_on_launch);
-            w.bool_element("assignIpv6AddressOnCreation", false);
-            w.bool_element("mapCustomerOwnedIpOnLaunch", false);
-            w.bool_element("enableDns64", false);
-            w.bool_element("ipv6Native", false);
-            w.open("privateDnsNameOptionsOnLaunch");
-            w.text_element("hostnameType", "ip-name");
-            w.bool_element("enableResourceNameDnsARecord", false);
-            w.bool_element("enableResourceNameDnsAAAARecord", false);
-            w.close("privateDnsNameOptionsOnLaunch");
-            write_tags(w, &s.tags);
-        });
+        w.list("subnetSet", &page, write_subnet);
         w.opt_text("nextToken", next.as_deref());
     }))
+}
+
+/// The members of one subnet (a `subnetSet` item, or CreateSubnet's `subnet`).
+pub(crate) fn write_subnet(w: &mut xml::Writer, s: &Subnet) {
+    w.text_element("subnetId", &s.subnet_id);
+    w.text_element(
+        "subnetArn",
+        &format!("arn:aws:ec2::{}:subnet/{}", s.owner_id, s.subnet_id),
+    );
+    w.text_element("state", &s.state);
+    w.text_element("ownerId", &s.owner_id);
+    w.text_element("vpcId", &s.vpc_id);
+    w.text_element("cidrBlock", &s.cidr);
+    w.empty("ipv6CidrBlockAssociationSet");
+    w.int_element("availableIpAddressCount", s.available_addresses);
+    w.text_element("availabilityZone", &s.availability_zone);
+    w.text_element("availabilityZoneId", &s.availability_zone_id);
+    w.bool_element("defaultForAz", s.default_for_az);
+    w.bool_element("mapPublicIpOnLaunch", s.map_public_ip_on_launch);
+    w.bool_element("assignIpv6AddressOnCreation", false);
+    w.bool_element("mapCustomerOwnedIpOnLaunch", false);
+    w.bool_element("enableDns64", false);
+    w.bool_element("ipv6Native", false);
+    w.open("privateDnsNameOptionsOnLaunch");
+    w.text_element("hostnameType", "ip-name");
+    w.bool_element("enableResourceNameDnsARecord", false);
+    w.bool_element("enableResourceNameDnsAAAARecord", false);
+    w.close("privateDnsNameOptionsOnLaunch");
+    write_tags(w, &s.tags);
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

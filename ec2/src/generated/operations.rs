@@ -818,6 +818,24 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "AssociateRouteTable",
+        &[
+            "DryRun",
+            "GatewayId",
+            "PublicIpv4Pool",
+            "RouteTableId",
+            "SubnetId",
+        ],
+    ),
+    (
+        "AttachInternetGateway",
+        &[
+            "DryRun",
+            "InternetGatewayId",
+            "VpcId",
+        ],
+    ),
+    (
         "AttachVolume",
         &[
             "Device",
@@ -884,6 +902,13 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "CreateInternetGateway",
+        &[
+            "DryRun",
+            "TagSpecification",
+        ],
+    ),
+    (
         "CreateKeyPair",
         &[
             "DryRun",
@@ -891,6 +916,37 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
             "KeyName",
             "KeyType",
             "TagSpecification",
+        ],
+    ),
+    (
+        "CreateRoute",
+        &[
+            "CarrierGatewayId",
+            "CoreNetworkArn",
+            "DestinationCidrBlock",
+            "DestinationIpv6CidrBlock",
+            "DestinationPrefixListId",
+            "DryRun",
+            "EgressOnlyInternetGatewayId",
+            "GatewayId",
+            "InstanceId",
+            "LocalGatewayId",
+            "NatGatewayId",
+            "NetworkInterfaceId",
+            "OdbNetworkArn",
+            "RouteTableId",
+            "TransitGatewayId",
+            "VpcEndpointId",
+            "VpcPeeringConnectionId",
+        ],
+    ),
+    (
+        "CreateRouteTable",
+        &[
+            "ClientToken",
+            "DryRun",
+            "TagSpecification",
+            "VpcId",
         ],
     ),
     (
@@ -912,6 +968,24 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
             "OutpostArn",
             "TagSpecification",
             "VolumeId",
+        ],
+    ),
+    (
+        "CreateSubnet",
+        &[
+            "AvailabilityZone",
+            "AvailabilityZoneId",
+            "CidrBlock",
+            "DryRun",
+            "Ipv4IpamPoolId",
+            "Ipv4NetmaskLength",
+            "Ipv6CidrBlock",
+            "Ipv6IpamPoolId",
+            "Ipv6Native",
+            "Ipv6NetmaskLength",
+            "OutpostArn",
+            "TagSpecification",
+            "VpcId",
         ],
     ),
     (
@@ -944,11 +1018,53 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "CreateVpc",
+        &[
+            "AmazonProvidedIpv6CidrBlock",
+            "CidrBlock",
+            "DryRun",
+            "InstanceTenancy",
+            "Ipv4IpamPoolId",
+            "Ipv4NetmaskLength",
+            "Ipv6CidrBlock",
+            "Ipv6CidrBlockNetworkBorderGroup",
+            "Ipv6IpamPoolId",
+            "Ipv6NetmaskLength",
+            "Ipv6Pool",
+            "TagSpecification",
+            "VpcEncryptionControl",
+        ],
+    ),
+    (
+        "DeleteInternetGateway",
+        &[
+            "DryRun",
+            "InternetGatewayId",
+        ],
+    ),
+    (
         "DeleteKeyPair",
         &[
             "DryRun",
             "KeyName",
             "KeyPairId",
+        ],
+    ),
+    (
+        "DeleteRoute",
+        &[
+            "DestinationCidrBlock",
+            "DestinationIpv6CidrBlock",
+            "DestinationPrefixListId",
+            "DryRun",
+            "RouteTableId",
+        ],
+    ),
+    (
+        "DeleteRouteTable",
+        &[
+            "DryRun",
+            "RouteTableId",
         ],
     ),
     (
@@ -967,6 +1083,13 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "DeleteSubnet",
+        &[
+            "DryRun",
+            "SubnetId",
+        ],
+    ),
+    (
         "DeleteTags",
         &[
             "DryRun",
@@ -979,6 +1102,13 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
         &[
             "DryRun",
             "VolumeId",
+        ],
+    ),
+    (
+        "DeleteVpc",
+        &[
+            "DryRun",
+            "VpcId",
         ],
     ),
     (
@@ -1102,6 +1232,16 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "DescribeInternetGateways",
+        &[
+            "DryRun",
+            "Filter",
+            "InternetGatewayId",
+            "MaxResults",
+            "NextToken",
+        ],
+    ),
+    (
         "DescribeKeyPairs",
         &[
             "DryRun",
@@ -1112,12 +1252,43 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "DescribeNetworkAcls",
+        &[
+            "DryRun",
+            "Filter",
+            "MaxResults",
+            "NetworkAclId",
+            "NextToken",
+        ],
+    ),
+    (
+        "DescribeNetworkInterfaces",
+        &[
+            "DryRun",
+            "Filter",
+            "IncludeManagedResources",
+            "MaxResults",
+            "NetworkInterfaceId",
+            "NextToken",
+        ],
+    ),
+    (
         "DescribeRegions",
         &[
             "AllRegions",
             "DryRun",
             "Filter",
             "RegionName",
+        ],
+    ),
+    (
+        "DescribeRouteTables",
+        &[
+            "DryRun",
+            "Filter",
+            "MaxResults",
+            "NextToken",
+            "RouteTableId",
         ],
     ),
     (
@@ -1231,6 +1402,14 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "DetachInternetGateway",
+        &[
+            "DryRun",
+            "InternetGatewayId",
+            "VpcId",
+        ],
+    ),
+    (
         "DetachVolume",
         &[
             "Device",
@@ -1246,6 +1425,13 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
             "AssociationId",
             "DryRun",
             "PublicIp",
+        ],
+    ),
+    (
+        "DisassociateRouteTable",
+        &[
+            "AssociationId",
+            "DryRun",
         ],
     ),
     (
@@ -1321,6 +1507,22 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "ModifySubnetAttribute",
+        &[
+            "AssignIpv6AddressOnCreation",
+            "CustomerOwnedIpv4Pool",
+            "DisableLniAtDeviceIndex",
+            "EnableDns64",
+            "EnableLniAtDeviceIndex",
+            "EnableResourceNameDnsAAAARecordOnLaunch",
+            "EnableResourceNameDnsARecordOnLaunch",
+            "MapCustomerOwnedIpOnLaunch",
+            "MapPublicIpOnLaunch",
+            "PrivateDnsHostnameTypeOnLaunch",
+            "SubnetId",
+        ],
+    ),
+    (
         "ModifyVolume",
         &[
             "DryRun",
@@ -1330,6 +1532,15 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
             "Throughput",
             "VolumeId",
             "VolumeType",
+        ],
+    ),
+    (
+        "ModifyVpcAttribute",
+        &[
+            "EnableDnsHostnames",
+            "EnableDnsSupport",
+            "EnableNetworkAddressUsageMetrics",
+            "VpcId",
         ],
     ),
     (
@@ -1346,6 +1557,29 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
             "DryRun",
             "NetworkBorderGroup",
             "PublicIp",
+        ],
+    ),
+    (
+        "ReplaceRoute",
+        &[
+            "CarrierGatewayId",
+            "CoreNetworkArn",
+            "DestinationCidrBlock",
+            "DestinationIpv6CidrBlock",
+            "DestinationPrefixListId",
+            "DryRun",
+            "EgressOnlyInternetGatewayId",
+            "GatewayId",
+            "InstanceId",
+            "LocalGatewayId",
+            "LocalTarget",
+            "NatGatewayId",
+            "NetworkInterfaceId",
+            "OdbNetworkArn",
+            "RouteTableId",
+            "TransitGatewayId",
+            "VpcEndpointId",
+            "VpcPeeringConnectionId",
         ],
     ),
     (
