@@ -644,7 +644,7 @@ impl Translator {
         &self,
         caller: &Caller,
     ) -> Result<Vec<InterfaceView>, Ec2Error> {
-        let instances = self.instances(caller).await?;
+        let instances = self.instances(caller, &[]).await?;
         let rows = tag::of_account(&self.cloud.store.pool, &caller.account_id)
             .await
             .map_err(core)?;
