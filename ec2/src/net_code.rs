@@ -1,6 +1,7 @@
 //! The error codes of EC2's networking actions (VPCs, subnets, internet gateways, route tables,
 //! network ACLs and network interfaces) that the shared codes of [`crate::error::Code`] do not
-//! already name. Every one is the caller's mistake, so [`crate::error::Code::Net`] answers 400.
+//! already name (the elastic-IP codes there serve these actions too).
+//! Every one is the caller's mistake, so [`crate::error::Code::Net`] answers 400.
 
 /// One networking error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -8,7 +9,6 @@ pub enum NetCode {
     VpcRange,
     SubnetRange,
     SubnetConflict,
-    AlreadyAssociated,
     GatewayNotAttached,
     RouteNotFound,
     RouteAlreadyExists,
@@ -17,10 +17,7 @@ pub enum NetCode {
     InternetGatewayMalformed,
     RouteTableNotFound,
     RouteTableMalformed,
-    AssociationNotFound,
     NetworkAclNotFound,
-    NetworkInterfaceNotFound,
-    NetworkInterfaceMalformed,
 }
 
 impl NetCode {
@@ -30,7 +27,6 @@ impl NetCode {
             Self::VpcRange => "InvalidVpc.Range",
             Self::SubnetRange => "InvalidSubnet.Range",
             Self::SubnetConflict => "InvalidSubnet.Conflict",
-            Self::AlreadyAssociated => "Resource.AlreadyAssociated",
             Self::GatewayNotAttached => "Gateway.NotAttached",
             Self::RouteNotFound => "InvalidRoute.NotFound",
             Self::RouteAlreadyExists => "RouteAlreadyExists",
@@ -39,10 +35,7 @@ impl NetCode {
             Self::InternetGatewayMalformed => "InvalidInternetGatewayID.Malformed",
             Self::RouteTableNotFound => "InvalidRouteTableID.NotFound",
             Self::RouteTableMalformed => "InvalidRouteTableID.Malformed",
-            Self::AssociationNotFound => "InvalidAssociationID.NotFound",
             Self::NetworkAclNotFound => "InvalidNetworkAclID.NotFound",
-            Self::NetworkInterfaceNotFound => "InvalidNetworkInterfaceID.NotFound",
-            Self::NetworkInterfaceMalformed => "InvalidNetworkInterfaceID.Malformed",
         }
     }
 }
@@ -57,7 +50,7 @@ mod tests {
         for n in [
             NetCode::VpcRange,
             NetCode::RouteNotFound,
-            NetCode::AlreadyAssociated,
+            NetCode::GatewayNotAttached,
         ] {
             assert_eq!(Code::Net(n).status().as_u16(), 400, "{}", n.as_str());
         }

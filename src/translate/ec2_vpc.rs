@@ -48,9 +48,7 @@ pub(super) fn vpc_error(e: VpcError) -> Ec2Error {
                 wire_noun(thing)
             ),
         ),
-        VpcError::AlreadyAssociated(m) => {
-            Ec2Error::new(Code::Net(NetCode::AlreadyAssociated), sentence(&m))
-        }
+        VpcError::AlreadyAssociated(m) => Ec2Error::new(Code::AlreadyAssociated, sentence(&m)),
         VpcError::NotAttached(g, v) => Ec2Error::new(
             Code::Net(NetCode::GatewayNotAttached),
             format!("Resource {g} is not attached to network {v}."),
@@ -89,7 +87,7 @@ fn not_found(thing: VpcThing, id: &str) -> Ec2Error {
         VpcThing::Network => Code::NotFound(Resource::Subnet),
         VpcThing::InternetGateway => Code::Net(NetCode::InternetGatewayNotFound),
         VpcThing::RouteTable => Code::Net(NetCode::RouteTableNotFound),
-        VpcThing::RouteTableAssociation => Code::Net(NetCode::AssociationNotFound),
+        VpcThing::RouteTableAssociation => Code::AssociationNotFound,
         VpcThing::NetworkAcl => Code::Net(NetCode::NetworkAclNotFound),
     };
     Ec2Error::new(

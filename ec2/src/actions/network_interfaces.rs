@@ -10,7 +10,7 @@ use super::common::write_tags;
 use super::vpc_admin::check_id;
 use super::vpcs::{bool_str, take_page};
 use super::{answer, Request};
-use crate::error::{Code, Ec2Error, NetCode};
+use crate::error::{Code, Ec2Error};
 use crate::filter::{self, Filter, FilterNames};
 use crate::page::PageRequest;
 use crate::query::Params;
@@ -62,7 +62,7 @@ impl Request for DescribeNetworkInterfaces {
         INTERFACE_FILTERS.check(&filters)?;
         let ids = p.take_list("NetworkInterfaceId")?;
         for id in &ids {
-            check_id(id, "eni", Code::Net(NetCode::NetworkInterfaceMalformed))?;
+            check_id(id, "eni", Code::NetworkInterfaceMalformed)?;
         }
         // Cirrus has no interfaces managed by other services, so this changes nothing.
         let _managed = p.take_bool("IncludeManagedResources")?;
@@ -189,7 +189,7 @@ pub async fn serve<P: Ec2Port + ?Sized>(
         .find(|id| !all.iter().any(|v| v.interface.interface_id == **id))
     {
         return Err(Ec2Error::new(
-            Code::Net(NetCode::NetworkInterfaceNotFound),
+            Code::NetworkInterfaceNotFound,
             format!("The networkInterface ID '{id}' does not exist"),
         ));
     }

@@ -212,7 +212,7 @@ impl Request for DisassociateRouteTable {
         let association_id = p.take_required("AssociationId")?;
         if !association_id.starts_with("rtbassoc-") {
             return Err(Ec2Error::new(
-                Code::Net(NetCode::AssociationNotFound),
+                Code::AssociationNotFound,
                 format!("The association ID '{association_id}' does not exist"),
             ));
         }
