@@ -216,6 +216,7 @@ def run_scenario(server: Server, ec2) -> Recorder:
     ec2.get_waiter("instance_running").wait(InstanceIds=[iid], WaiterConfig=FAST)
     c("DescribeInstances", InstanceIds=[iid])
     c("DescribeInstanceStatus", InstanceIds=[iid])
+    c("DescribeNetworkInterfaces", Filters=[{"Name": "attachment.instance-id", "Values": [iid]}])
     c("GetConsoleOutput", InstanceId=iid)
     c("DescribeInstanceAttribute", InstanceId=iid, Attribute="instanceType")
     c("ModifyInstanceAttribute", InstanceId=iid, DisableApiTermination={"Value": False})
@@ -267,6 +268,30 @@ def run_scenario(server: Server, ec2) -> Recorder:
     ec2.get_waiter("instance_terminated").wait(InstanceIds=[iid], WaiterConfig=FAST)
     c("DeleteSecurityGroup", GroupId=sg)
     c("DeleteKeyPair", KeyName="golden-created")
+    # VPC networking: a VPC with a subnet, a gateway and a route table, then torn down.
+    nv = c("CreateVpc", CidrBlock="10.9.0.0/16", TagSpecifications=[
+        {"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": "golden"}]}])["Vpc"]["VpcId"]
+    c("ModifyVpcAttribute", VpcId=nv, EnableDnsHostnames={"Value": True})
+    ns = c("CreateSubnet", VpcId=nv, CidrBlock="10.9.1.0/24", AvailabilityZone=zone)[
+        "Subnet"]["SubnetId"]
+    c("ModifySubnetAttribute", SubnetId=ns, MapPublicIpOnLaunch={"Value": True})
+    gw = c("CreateInternetGateway")["InternetGateway"]["InternetGatewayId"]
+    c("AttachInternetGateway", InternetGatewayId=gw, VpcId=nv)
+    c("DescribeInternetGateways", InternetGatewayIds=[gw])
+    rt = c("CreateRouteTable", VpcId=nv, ClientToken="golden-token")["RouteTable"][
+        "RouteTableId"]
+    c("CreateRoute", RouteTableId=rt, DestinationCidrBlock="0.0.0.0/0", GatewayId=gw)
+    c("ReplaceRoute", RouteTableId=rt, DestinationCidrBlock="0.0.0.0/0", GatewayId=gw)
+    rassoc = c("AssociateRouteTable", RouteTableId=rt, SubnetId=ns)["AssociationId"]
+    c("DescribeRouteTables", RouteTableIds=[rt])
+    c("DescribeNetworkAcls", Filters=[{"Name": "vpc-id", "Values": [nv]}])
+    c("DisassociateRouteTable", AssociationId=rassoc)
+    c("DeleteRoute", RouteTableId=rt, DestinationCidrBlock="0.0.0.0/0")
+    c("DeleteRouteTable", RouteTableId=rt)
+    c("DetachInternetGateway", InternetGatewayId=gw, VpcId=nv)
+    c("DeleteInternetGateway", InternetGatewayId=gw)
+    c("DeleteSubnet", SubnetId=ns)
+    c("DeleteVpc", VpcId=nv)
     return r
 
 
