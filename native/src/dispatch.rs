@@ -463,6 +463,14 @@ pub(crate) async fn run<P: NativePort + ?Sized>(
             let req = KeyPairRequest::decode(args);
             single(spec, &port.add_key_pair(caller, &req).await.map_err(fail)?)
         }
+        Command::ListVolumes => {
+            let req = crate::volumes::ListVolumes::decode(args)?;
+            list(spec, port.list_volumes(caller, &req).await.map_err(fail)?)
+        }
+        Command::ListSnapshots => {
+            let req = crate::volumes::ListVolumes::decode(args)?;
+            list(spec, port.list_snapshots(caller, &req).await.map_err(fail)?)
+        }
         Command::ListSshKeyPairs => {
             let req = ListKeyPairs::decode(args)?;
             list(spec, port.list_key_pairs(caller, &req).await.map_err(fail)?)

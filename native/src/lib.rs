@@ -20,6 +20,7 @@ pub mod session;
 pub mod signature;
 pub mod templates;
 pub mod types;
+pub mod volumes;
 pub mod wire;
 
 use std::time::Duration;
@@ -699,6 +700,22 @@ pub trait NativePort: Send + Sync + 'static {
     ) -> PortResult<Listing<types::Tag>> {
         Err(PortError::NotImplemented("listTags"))
     }
+    async fn list_volumes(
+        &self,
+        _caller: &Caller,
+        _req: &volumes::ListVolumes,
+    ) -> PortResult<Listing<volumes::Volume>> {
+        Err(PortError::NotImplemented("listVolumes"))
+    }
+
+    async fn list_snapshots(
+        &self,
+        _caller: &Caller,
+        _req: &volumes::ListVolumes,
+    ) -> PortResult<Listing<volumes::Snapshot>> {
+        Err(PortError::NotImplemented("listSnapshots"))
+    }
+
     async fn list_networks(
         &self,
         _caller: &Caller,

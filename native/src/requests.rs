@@ -24,7 +24,7 @@ pub struct Scope {
 }
 
 impl Scope {
-    fn decode(args: &Args) -> Result<Self, ApiError> {
+    pub(crate) fn decode(args: &Args) -> Result<Self, ApiError> {
         let scope = Self {
             domain_id: args.string("domainid"),
             account: args.string("account").filter(|a| !a.is_empty()),

@@ -10,6 +10,9 @@ mod addresses;
 mod offerings;
 mod security_groups;
 
+#[path = "native_volumes.rs"]
+mod volumes;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -2762,6 +2765,22 @@ impl NativePort for Translator {
             instance_id: None,
         };
         self.record_job(None, job).await
+    }
+
+    async fn list_volumes(
+        &self,
+        caller: &Caller,
+        req: &cirrus_native::volumes::ListVolumes,
+    ) -> Result<Listing<cirrus_native::volumes::Volume>, PortError> {
+        self.native_volumes(caller, req).await
+    }
+
+    async fn list_snapshots(
+        &self,
+        caller: &Caller,
+        req: &cirrus_native::volumes::ListVolumes,
+    ) -> Result<Listing<cirrus_native::volumes::Snapshot>, PortError> {
+        self.native_snapshots(caller, req).await
     }
 
     async fn list_tags(
