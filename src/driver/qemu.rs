@@ -1446,6 +1446,18 @@ mod tests {
             .collect()
     }
 
+    /// Kills the guest's QEMU when a test ends, however it ends: a failed assertion must not
+    /// leave a guest running after its directory is gone.
+    struct Reaper(String);
+
+    impl Drop for Reaper {
+        fn drop(&mut self) {
+            for pid in processes_of(&self.0) {
+                kill_now(pid);
+            }
+        }
+    }
+
     async fn console_text(qemu: &Qemu, id: &str) -> String {
         let out = qemu.console_output(id).await.unwrap().unwrap_or_default();
         String::from_utf8_lossy(&out).into_owned()
@@ -1461,6 +1473,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let qemu = Qemu::new(config(dir.path()));
         let id = uuid::Uuid::new_v4().to_string();
+        let _reap = Reaper(id.clone());
         let guest = GuestSpec {
             template_image: Some(image.clone()),
             public_keys: vec!["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITEST test@cirrus".into()],
@@ -1581,6 +1594,7 @@ mod tests {
         };
         let qemu = Qemu::new(config(dir.path()));
         let id = uuid::Uuid::new_v4().to_string();
+        let _reap = Reaper(id.clone());
         let guest = spec(&id);
         let extra = QemuGuest {
             template: Some(image),
@@ -1649,6 +1663,7 @@ mod tests {
             ..config(dir.path())
         });
         let id = uuid::Uuid::new_v4().to_string();
+        let _reap = Reaper(id.clone());
         let guest = GuestSpec {
             template_image: Some(template),
             ..spec(&id)
@@ -1673,6 +1688,7 @@ mod tests {
         fs::write(&template, vec![0u8; 1024 * 1024]).unwrap();
         let qemu = Qemu::new(config(dir.path()));
         let id = uuid::Uuid::new_v4().to_string();
+        let _reap = Reaper(id.clone());
         let extra = QemuGuest {
             template: Some(template.clone()),
             ..QemuGuest::default()
@@ -1702,6 +1718,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let qemu = Qemu::new(config(dir.path()));
         let id = uuid::Uuid::new_v4().to_string();
+        let _reap = Reaper(id.clone());
         let text = qemu.start(&spec(&id)).await.unwrap_err().to_string();
         assert!(
             text.contains("template-1") && text.contains("no disk image"),
@@ -1715,6 +1732,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let qemu = Qemu::new(config(dir.path()));
         let id = uuid::Uuid::new_v4().to_string();
+        let _reap = Reaper(id.clone());
         qemu.stop(&id, false).await.unwrap();
         assert!(matches!(
             qemu.reboot(&id).await,
