@@ -57,6 +57,60 @@ pub struct FileConfig {
     pub network: NetworkFileConfig,
     #[serde(default)]
     pub templates: TemplatesFileConfig,
+    #[serde(default)]
+    pub s3: S3FileConfig,
+}
+
+/// The `[s3]` table: the S3 door's addressing and its object store's housekeeping.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3FileConfig {
+    /// Requests whose Host is `<bucket>.<base_domain>` address that bucket (virtual-hosted
+    /// style); path-style always works.
+    pub base_domain: Option<String>,
+    /// How long a multipart upload may sit untouched before it is aborted, in seconds.
+    pub upload_max_age_secs: Option<u64>,
+}
+
+/// The S3 door's resolved settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Config {
+    /// Lowercased; `None`: path-style only.
+    pub base_domain: Option<String>,
+    pub upload_max_age: Duration,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        Self {
+            base_domain: None,
+            upload_max_age: crate::storage::UPLOAD_MAX_AGE,
+        }
+    }
+}
+
+fn resolve_s3(c: &S3FileConfig) -> Result<S3Config, ConfigError> {
+    let base_domain = match c.base_domain.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(d) => Some(
+            cirrus_s3::BaseDomain::new(d)
+                .map(|_| d.trim_end_matches('.').to_ascii_lowercase())
+                .map_err(|e| ConfigError::Invalid(format!("s3.{e}")))?,
+        ),
+    };
+    let upload_max_age = match c.upload_max_age_secs {
+        Some(0) => {
+            return Err(ConfigError::Invalid(
+                "s3.upload_max_age_secs must be at least 1".to_owned(),
+            ))
+        }
+        Some(secs) => Duration::from_secs(secs),
+        None => crate::storage::UPLOAD_MAX_AGE,
+    };
+    Ok(S3Config {
+        base_domain,
+        upload_max_age,
+    })
 }
 
 /// `[network]`: the public addresses accounts allocate (elastic IPs, CloudStack public IPs).
@@ -175,6 +229,7 @@ pub struct ServeConfig {
     pub qemu: bool,
     pub network: NetworkConfig,
     pub templates: crate::storage::templates::TemplateConfig,
+    pub s3: S3Config,
 }
 
 /// The default public range: TEST-NET-3 (RFC 5737), a documentation range never routed, so a
@@ -295,6 +350,7 @@ impl ServeConfig {
             qemu: over.qemu || file.qemu.unwrap_or(false),
             network,
             templates: resolve_templates(&file.templates)?,
+            s3: resolve_s3(&file.s3)?,
         })
     }
 }

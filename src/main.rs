@@ -319,7 +319,7 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     let objects = Arc::new(
         cirrus::storage::ObjectStore::open_local(store.clone(), &dir.root().join("blobs")).await?,
     );
-    objects.spawn_upload_sweeper(cirrus::storage::UPLOAD_MAX_AGE);
+    objects.spawn_upload_sweeper(config.s3.upload_max_age);
     let templates = cirrus::storage::templates::TemplateStore::open(
         store.clone(),
         objects.clone(),
@@ -340,7 +340,14 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     });
     let translator = Arc::new(Translator::new(cloud));
     let doors = Arc::new(Doors {
-        s3: cirrus_s3::S3Door::new(translator.clone()),
+        s3: cirrus_s3::S3Door::with_base_domain(
+            translator.clone(),
+            config
+                .s3
+                .base_domain
+                .as_deref()
+                .and_then(|d| cirrus_s3::BaseDomain::new(d).ok()),
+        ),
         translator,
     });
     tracing::info!(listen = %config.listen, endpoint = %config.endpoint_url, tls = tls.is_some(), "cirrus is serving");

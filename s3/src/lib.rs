@@ -6,6 +6,7 @@
 //! success. It never sees the core.
 
 mod digest;
+mod host;
 mod ops;
 pub mod port;
 mod settings;
@@ -21,6 +22,7 @@ use s3s::auth::{S3Auth, SecretKey};
 use s3s::service::{S3Service, S3ServiceBuilder};
 use s3s::{s3_error, S3Result};
 
+pub use host::{BadBaseDomain, BaseDomain};
 pub use ops::{MAX_PUT_SIZE, MIN_PART_SIZE};
 pub use port::{Caller, Identity, PortError, S3Port};
 pub use s3s::Body;
@@ -133,9 +135,18 @@ pub struct S3Door {
 }
 
 impl S3Door {
+    /// The door with path-style addressing only.
     pub fn new<P: S3Port>(port: Arc<P>) -> Self {
+        Self::with_base_domain(port, None)
+    }
+
+    /// The door with virtual-hosted style for `<bucket>.<base domain>` besides path-style.
+    pub fn with_base_domain<P: S3Port>(port: Arc<P>, base_domain: Option<BaseDomain>) -> Self {
         let callers = Arc::new(Callers::default());
         let mut builder = S3ServiceBuilder::new(ops::Operations { port: port.clone() });
+        if let Some(domain) = base_domain {
+            builder.set_host(domain);
+        }
         builder.set_auth(Auth {
             port: port.clone(),
             callers: callers.clone(),

@@ -23,6 +23,8 @@ pub const MAX_PUT_SIZE: u64 = 5 << 30;
 pub const MIN_PART_SIZE: u64 = 5 << 20;
 /// The most parts an upload can have.
 const MAX_PARTS: i32 = 10_000;
+/// The most buckets one ListBuckets page holds (S3's limit for max-buckets).
+const MAX_BUCKETS_PAGE: usize = 10_000;
 /// Times a read is retried when the object is replaced under it.
 const READ_ATTEMPTS: usize = 3;
 
@@ -380,24 +382,61 @@ impl<P: S3Port> s3s::S3 for Operations<P> {
                 "Listing buckets needs a signed request."
             ));
         };
-        let prefix = req.input.prefix.clone().unwrap_or_default();
-        let buckets = self.port.list_buckets(&who).await.map_err(s3_error)?;
-        let buckets = buckets
+        let input = req.input;
+        let limit = match input.max_buckets {
+            None => MAX_BUCKETS_PAGE,
+            Some(n) if (1..=MAX_BUCKETS_PAGE as i32).contains(&n) => n as usize,
+            Some(n) => {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "max-buckets must be between 1 and {MAX_BUCKETS_PAGE}, not {n}."
+                ))
+            }
+        };
+        // Tokens are sealed for the account, so one account's token means nothing to another.
+        let scope = format!("/buckets/{}", caller.account_id);
+        let secret = self.port.cursor_key();
+        let after = input
+            .continuation_token
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .map(|t| wire::open_token(secret, &scope, t))
+            .transpose()?;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        // LIMITATION: the account's buckets are read whole and paged here; an account has a
+        // handful of buckets (S3's default quota is 10,000), not millions.
+        let mut buckets: Vec<_> = self
+            .port
+            .list_buckets(&who)
+            .await
+            .map_err(s3_error)?
             .into_iter()
             .filter(|b| b.name.starts_with(&prefix))
+            .filter(|b| after.as_deref().is_none_or(|a| b.name.as_str() > a))
+            .collect();
+        buckets.sort_by(|a, b| a.name.cmp(&b.name));
+        let more = buckets.len() > limit;
+        buckets.truncate(limit);
+        let next = more
+            .then(|| {
+                buckets
+                    .last()
+                    .map(|b| wire::seal_token(secret, &scope, &b.name))
+            })
+            .flatten();
+        let buckets = buckets
+            .into_iter()
             .map(|b| Bucket {
                 bucket_region: Some(b.region),
                 creation_date: Some(timestamp(b.created_ms)),
                 name: Some(b.name),
             })
             .collect();
-        // LIMITATION: every bucket comes in one page (max-buckets and continuation tokens are
-        // not applied); an account has a handful of buckets.
         ok(ListBucketsOutput {
             buckets: Some(buckets),
             owner: Some(owner(&caller.account_id, Some(&caller.display_name))),
-            prefix: req.input.prefix,
-            continuation_token: None,
+            prefix: input.prefix,
+            continuation_token: next,
         })
     }
 

@@ -313,8 +313,8 @@ pub const INLINE_MAX: usize = 32 << 10;
 
 const CURSOR_KEY_SETTING: &str = "object_store.cursor_key";
 
-/// How long a multipart upload may sit untouched before the sweeper aborts it.
-/// LIMITATION: not yet a configuration key; the root crate's configuration does not carry one.
+/// How long a multipart upload may sit untouched before the sweeper aborts it, unless
+/// `[s3] upload_max_age_secs` says otherwise.
 pub const UPLOAD_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 /// How often the sweeper looks.
 const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
@@ -379,7 +379,11 @@ impl ObjectStore {
     pub fn spawn_upload_sweeper(self: &Arc<Self>, max_age: std::time::Duration) {
         let me = self.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(SWEEP_EVERY);
+            // A short age (tests, small installations) is looked at more often than hourly.
+            let every = SWEEP_EVERY
+                .min(max_age / 2)
+                .max(std::time::Duration::from_secs(1));
+            let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
                 let age = i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX);
