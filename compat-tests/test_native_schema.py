@@ -98,9 +98,8 @@ UNKNOWN = "unable to verify user credentials and/or request signature"
 
 
 # Listed commands whose port method the root does not implement yet, so they answer 432: the
-# registry and the served set disagree there. LIMITATION: kept visible here until the root
-# implements them; the test fails as soon as one of them starts answering, so the list shrinks.
-KNOWN_UNIMPLEMENTED = {"listNetworkOfferings", "listSecurityGroups", "listVPCOfferings"}
+# registry and the served set would disagree there. Empty now; the test fails when one appears.
+KNOWN_UNIMPLEMENTED: set[str] = set()
 
 
 def test_the_dispatcher_serves_exactly_what_list_apis_lists(srv):

@@ -101,6 +101,38 @@ def test_groups_of_instances_and_deletion_in_use(server):
     assert cs.deleteSecurityGroup(name="app")["success"] == "true"
 
 
+def test_deploy_into_groups_by_id_or_by_name(server):
+    cs = client(server)
+    web = cs.createSecurityGroup(name="web")["securitygroup"]
+    db = cs.createSecurityGroup(name="db")["securitygroup"]
+    zone = cs.listZones()["zone"][0]["id"]
+    offering = cs.listServiceOfferings()["serviceoffering"][0]["id"]
+    template = cs.listTemplates(templatefilter="executable")["template"][0]["id"]
+    base = {"zoneid": zone, "serviceofferingid": offering, "templateid": template}
+
+    by_id = cs.deployVirtualMachine(**base, securitygroupids=f"{web['id']},{db['id']}")
+    vm = by_id["virtualmachine"]
+    assert sorted(g["id"] for g in vm["securitygroup"]) == sorted([web["id"], db["id"]])
+    by_name = cs.deployVirtualMachine(**base, securitygroupnames="db")["virtualmachine"]
+    assert [g["name"] for g in by_name["securitygroup"]] == ["db"]
+    plain = cs.deployVirtualMachine(**base)["virtualmachine"]
+    assert [g["name"] for g in plain["securitygroup"]] == ["default"]
+    # The EC2 door shows the same membership.
+    ec2 = boto3_client(server, "ec2", server.access_key, server.secret_key)
+    [i] = [i for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
+           if i.get("PrivateIpAddress") == vm["nic"][0]["ipaddress"]]
+    assert sorted(g["GroupName"] for g in i["SecurityGroups"]) == ["db", "web"]
+
+    # Mistakes: both forms at once, an unknown id, an unknown name; nothing is deployed.
+    before = cs.listVirtualMachines()["count"]
+    for params in ({"securitygroupids": web["id"], "securitygroupnames": "web"},
+                   {"securitygroupids": str(uuid.uuid4())},
+                   {"securitygroupnames": "nosuchgroup"}):
+        status, body = code_of(server, "deployVirtualMachine", **base, **params)
+        assert status == 431, (params, body)
+    assert cs.listVirtualMachines()["count"] == before
+
+
 def test_mistakes_answer_cloudstack_codes(server):
     cs = client(server)
     cs.createSecurityGroup(name="dup")

@@ -76,6 +76,10 @@ pub enum CoreError {
     #[error("{0}")]
     InsufficientCapacity(String),
 
+    /// The network (an EC2 subnet) has no address left to give an instance.
+    #[error("{0}")]
+    NoFreeAddress(String),
+
     /// The caller is authenticated but may not do this.
     #[error("{0}")]
     PermissionDenied(String),

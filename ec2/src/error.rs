@@ -102,6 +102,8 @@ pub enum Code {
     NetworkInterfaceNotFound,
     NetworkInterfaceMalformed,
     InsufficientAddressCapacity,
+    /// The subnet has no address left for the instances asked for (a client error on AWS).
+    InsufficientFreeAddressesInSubnet,
 }
 
 impl Code {
@@ -176,6 +178,7 @@ impl Code {
             Self::Unavailable => "Unavailable",
             Self::InternalError => "InternalError",
             Self::InsufficientInstanceCapacity => "InsufficientInstanceCapacity",
+            Self::InsufficientFreeAddressesInSubnet => "InsufficientFreeAddressesInSubnet",
             Self::AddressLimitExceeded => "AddressLimitExceeded",
             Self::AddressNotFound => "InvalidAddress.NotFound",
             Self::AddressInUse => "InvalidIPAddress.InUse",
@@ -225,6 +228,7 @@ impl Code {
             | Self::VolumeInUse
             | Self::AttachmentNotFound
             | Self::SnapshotInUse
+            | Self::InsufficientFreeAddressesInSubnet
             | Self::Net(_) => S::BAD_REQUEST,
             Self::AuthFailure => S::UNAUTHORIZED,
             Self::UnauthorizedOperation
@@ -382,6 +386,7 @@ mod tests {
             (Code::RequestLimitExceeded, 503),
             (Code::InternalError, 500),
             (Code::InsufficientInstanceCapacity, 500),
+            (Code::InsufficientFreeAddressesInSubnet, 400),
         ];
         for (code, status) in cases {
             assert_eq!(code.status().as_u16(), status, "{code}");

@@ -901,6 +901,16 @@ pub static COMMANDS: &[CommandSpec] = &[
                     "The names of SSH key pairs to install",
                 )
             },
+            param(
+                "securitygroupids",
+                UuidList,
+                "The IDs of the security groups to put the instance in (not with names)",
+            ),
+            param(
+                "securitygroupnames",
+                StringList,
+                "The names of the security groups to put the instance in (not with ids)",
+            ),
             ParamSpec {
                 length: 1_048_576,
                 ..param(

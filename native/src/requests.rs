@@ -293,6 +293,10 @@ pub struct DeployVirtualMachine {
     pub display_name: Option<String>,
     /// Key pair names: `keypair` and `keypairs` together.
     pub key_pairs: Vec<String>,
+    /// Security groups by id or by name (CloudStack refuses both at once); none for the
+    /// account's default group.
+    pub security_group_ids: Vec<String>,
+    pub security_group_names: Vec<String>,
     /// The user data, decoded from base64.
     pub user_data: Option<String>,
     pub start: bool,
@@ -355,6 +359,14 @@ impl DeployVirtualMachine {
                 key_pairs.push(k);
             }
         }
+        let security_group_ids = args.list("securitygroupids");
+        let security_group_names = args.list("securitygroupnames");
+        if !security_group_ids.is_empty() && !security_group_names.is_empty() {
+            return Err(ApiError::invalid_parameter(
+                "securitygroupids parameter is mutually exclusive with securitygroupnames \
+                 parameter",
+            ));
+        }
         let root_disk_size_gib = args.integer("rootdisksize");
         if let Some(size) = root_disk_size_gib {
             if size < 1 {
@@ -375,6 +387,8 @@ impl DeployVirtualMachine {
             name,
             display_name: args.string("displayname").filter(|n| !n.is_empty()),
             key_pairs,
+            security_group_ids,
+            security_group_names,
             user_data,
             start: args.boolean("startvm").unwrap_or(true),
             root_disk_size_gib,

@@ -360,7 +360,7 @@ pub async fn allocate_address(db: &mut AnyConnection, network: &Network) -> Core
     // the sweep reads every interface of the network.
     reclaim_addresses(db, network).await?;
     lowest_free(db, network, &cidr).await?.ok_or_else(|| {
-        CoreError::InsufficientCapacity(format!(
+        CoreError::NoFreeAddress(format!(
             "the network {} ({}) has no free address left",
             network.ec2_id, network.cidr
         ))

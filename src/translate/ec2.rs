@@ -920,6 +920,13 @@ pub(super) fn core(e: CoreError) -> Ec2Error {
             Code::InsufficientInstanceCapacity,
             format!("Insufficient capacity: {}", sentence(&m)),
         ),
+        CoreError::NoFreeAddress(m) => Ec2Error::new(
+            Code::InsufficientFreeAddressesInSubnet,
+            format!(
+                "There are not enough free addresses in the subnet: {}",
+                sentence(&m)
+            ),
+        ),
         CoreError::PermissionDenied(m) => Ec2Error::new(Code::UnauthorizedOperation, sentence(&m)),
         CoreError::Store(_) | CoreError::Internal(_) => Ec2Error::internal(e.to_string()),
     }

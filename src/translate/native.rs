@@ -61,7 +61,9 @@ fn port_error(e: CoreError) -> PortError {
     match e {
         CoreError::InvalidParameter(text) => PortError::InvalidParameter(text),
         CoreError::PermissionDenied(text) => PortError::PermissionDenied(text),
-        CoreError::InsufficientCapacity(text) => PortError::InsufficientCapacity(text),
+        CoreError::InsufficientCapacity(text) | CoreError::NoFreeAddress(text) => {
+            PortError::InsufficientCapacity(text)
+        }
         e @ CoreError::IncorrectState { .. } => {
             PortError::InvalidParameter(capitalized(&e.to_string()))
         }
@@ -722,6 +724,47 @@ fn caller_tree(caller: &Caller) -> Visibility {
 }
 
 impl Translator {
+    /// The security groups a deployVirtualMachine names, by id or by name, as native ids; each
+    /// must be the owner's and in the VPC the instance joins. `None` when it names none.
+    async fn deploy_groups(
+        &self,
+        account_id: &str,
+        vpc_id: &str,
+        req: &DeployVirtualMachine,
+    ) -> Result<Option<Vec<String>>, PortError> {
+        use crate::model::security_group as sg;
+        if req.security_group_ids.is_empty() && req.security_group_names.is_empty() {
+            return Ok(None);
+        }
+        let mut conn = self
+            .pool()
+            .acquire()
+            .await
+            .map_err(|e| PortError::Internal(format!("the database failed: {e}")))?;
+        let mut out = Vec::new();
+        for id in &req.security_group_ids {
+            let group = sg::get(&mut conn, account_id, id)
+                .await
+                .map_err(port_error)?
+                .filter(|g| g.vpc_id == vpc_id)
+                .ok_or_else(|| unknown("securitygroupids", id))?;
+            out.push(group.id);
+        }
+        for name in &req.security_group_names {
+            let group = sg::by_name(&mut conn, account_id, vpc_id, name)
+                .await
+                .map_err(port_error)?
+                .ok_or_else(|| {
+                    PortError::InvalidParameter(format!(
+                        "Unable to find group by name {name} in the account's network"
+                    ))
+                })?;
+            out.push(group.id);
+        }
+        out.dedup();
+        Ok(Some(out))
+    }
+
     /// One instance as the native door shows it, whoever owns it.
     async fn instance_view(&self, id: &str) -> Result<Option<InstanceView>, PortError> {
         let query = InstanceQuery {
@@ -1876,16 +1919,19 @@ impl NativePort for Translator {
                 ))
             })?;
         let template_gib = ((template.size_bytes + (1 << 30) - 1) >> 30).max(1);
+        let group_ids = self
+            .deploy_groups(&account_id, &network.vpc_id, req)
+            .await?
+            .unwrap_or_else(|| vec![defaults.group.id.clone()]);
         let attachments = DeployAttachments {
             account_id: account_id.clone(),
             network,
-            group_ids: vec![defaults.group.id.clone()],
+            group_ids,
             root_size_gib: req.root_disk_size_gib.unwrap_or(template_gib),
         };
         // LIMITATION: the details map and key pairs beyond the first are accepted but not
-        // applied (offerings are fixed; an instance holds one key); networkids and security
-        // groups are not taken yet: every instance joins its account's default network and
-        // group in the zone.
+        // applied (offerings are fixed; an instance holds one key); networkids are not taken
+        // yet: every instance joins its account's default network in the zone.
         let spec = LaunchSpec {
             account_id: account_id.clone(),
             user_id: user_id.clone(),
