@@ -46,18 +46,19 @@ enum Command {
     Admin(AdminArgs),
 }
 
-/// Where the data lives: shared by `serve` and `admin`.
+/// Where the data lives: shared by `serve` and `admin` (given before or after an admin
+/// subcommand).
 #[derive(Args, Clone)]
 struct StoreArgs {
     /// A TOML configuration file; flags and environment variables override its keys.
-    #[arg(long, env = "CIRRUS_CONFIG", value_name = "FILE")]
+    #[arg(long, global = true, env = "CIRRUS_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     /// The data directory [default: ./cirrus-data].
-    #[arg(long, env = "CIRRUS_DATA_DIR", value_name = "DIR")]
+    #[arg(long, global = true, env = "CIRRUS_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// The database [default: SQLite in the data directory]; `postgres://user:pass@host/db`
     /// for PostgreSQL.
-    #[arg(long, env = "CIRRUS_DATABASE_URL", value_name = "URL")]
+    #[arg(long, global = true, env = "CIRRUS_DATABASE_URL", value_name = "URL")]
     database_url: Option<String>,
 }
 

@@ -244,6 +244,9 @@ pub enum PortError {
     NoSuchBucket(String),
     #[error("the bucket name '{0}' is taken by another account")]
     BucketAlreadyExists(String),
+    /// The name is reserved for the cloud's own buckets (templates, snapshots).
+    #[error("the bucket name '{0}' is reserved")]
+    ReservedBucketName(String),
     #[error("you already own the bucket '{0}'")]
     BucketAlreadyOwnedByYou(String),
     #[error("the bucket '{0}' is not empty")]

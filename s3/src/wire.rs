@@ -23,6 +23,11 @@ pub fn s3_error(e: PortError) -> S3Error {
             BucketAlreadyExists,
             "The requested bucket name '{b}' is not available. Please select a different name."
         ),
+        PortError::ReservedBucketName(b) => s3_error!(
+            InvalidBucketName,
+            "The bucket name '{b}' is reserved for this cloud's own storage: choose a name that \
+             does not start with 'cirrus-system-'."
+        ),
         PortError::BucketAlreadyOwnedByYou(b) => s3_error!(
             BucketAlreadyOwnedByYou,
             "Your previous request to create the bucket '{b}' succeeded and you already own it."

@@ -127,7 +127,7 @@ pub async fn serve(
         });
         match &tls {
             None => {
-                let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                let conn = http1_builder().serve_connection(TokioIo::new(stream), service);
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     let _ = conn.await;
@@ -142,8 +142,7 @@ pub async fn serve(
                     let Ok(Ok(tls_stream)) = handshake.await else {
                         return;
                     };
-                    let conn =
-                        http1::Builder::new().serve_connection(TokioIo::new(tls_stream), service);
+                    let conn = http1_builder().serve_connection(TokioIo::new(tls_stream), service);
                     let _ = watcher.watch(conn).await;
                 });
             }
@@ -160,6 +159,17 @@ pub async fn serve(
 }
 
 /// Routes one request and writes its access-log line.
+/// How long a client may take to send a request's headers: a connection that sends part of
+/// them and then nothing is closed then, rather than held open for ever.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn http1_builder() -> http1::Builder {
+    let mut b = http1::Builder::new();
+    b.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    b
+}
+
 async fn dispatch(
     doors: &Doors,
     req: http::Request<Incoming>,

@@ -10,6 +10,10 @@
 //! does not know HTTP or S3's wire format. Listing is a range scan over `(bucket_id, key)`
 //! that skips each common prefix with one seek, so a page costs what a page costs.
 
+/// The prefix of the buckets the cloud keeps for itself (templates, snapshots); users cannot
+/// create buckets with it.
+pub const SYSTEM_BUCKET_PREFIX: &str = "cirrus-system-";
+
 pub mod blob;
 mod listing;
 mod multipart;

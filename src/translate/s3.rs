@@ -217,6 +217,11 @@ impl S3Port for Translator {
         name: &str,
         acl: p::Acl,
     ) -> PortResult<p::BucketInfo> {
+        // The cloud keeps templates and snapshots in buckets of this prefix, made when first
+        // needed: no user may take one of those names first.
+        if name.starts_with(crate::storage::SYSTEM_BUCKET_PREFIX) {
+            return Err(p::PortError::ReservedBucketName(name.to_owned()));
+        }
         let bucket = self
             .cloud
             .objects
