@@ -194,10 +194,21 @@ async fn dispatch(
         action = field::Empty,
         account = field::Empty,
     );
+    let carries_body = carries_body(req.headers());
     let response = route_to_door(doors, door, req, &request_id)
         .instrument(span.clone())
         .await;
     let mut response = response;
+    // An error answered before the body was read (a bad digest, a refused tag, a client that
+    // waits for 100-continue and sends its body anyway) must not leave that body on the
+    // connection, where it would be read as the start of the next request: close it instead.
+    if carries_body && (response.status().is_client_error() || response.status().is_server_error())
+    {
+        response.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
     if let Ok(v) = http::HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", v);
     }
@@ -205,6 +216,15 @@ async fn dispatch(
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     span.in_scope(|| info!(status, latency_ms = format!("{latency_ms:.2}"), "request"));
     response
+}
+
+/// True if the request announces a body (a non-zero length, or chunks).
+fn carries_body(headers: &http::HeaderMap) -> bool {
+    headers.contains_key(http::header::TRANSFER_ENCODING)
+        || headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0")
 }
 
 async fn route_to_door(
