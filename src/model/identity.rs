@@ -215,7 +215,8 @@ pub fn hash_password(password: &str) -> CoreResult<String> {
         .map_err(|e| CoreError::Internal(format!("password hashing failed: {e}")))
 }
 
-fn password_matches(password: &str, hash: &str) -> bool {
+/// True if `password` matches the Argon2 `hash`. Slow by design: call it on a blocking thread.
+pub fn password_matches(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
         .map(|parsed| {
             Argon2::default()

@@ -3,7 +3,6 @@
 //! native API's account management) enabling, disabling, updating and deleting domains,
 //! accounts and users with the checks that keep the tree whole.
 
-use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use sqlx::AnyConnection;
 
 use crate::error::{CoreError, CoreResult, ResourceKind};
@@ -281,20 +280,10 @@ pub async fn password_of(
     Ok(row.and_then(|(id, hash)| hash.map(|h| (id, h))))
 }
 
-/// True if `password` matches the Argon2 `hash`. Slow by design: call it on a blocking thread.
-pub fn password_matches(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::identity::password_matches;
 
     #[test]
     fn passwords_match_their_hash_only() {

@@ -41,7 +41,7 @@ use crate::model::tag::{self, TaggedKind, TaggedResource};
 use crate::orchestrator::{LaunchAttachments, LaunchSpec};
 
 /// The device every root volume is attached as.
-const ROOT_DEVICE_NAME: &str = "/dev/sda1";
+pub(super) const ROOT_DEVICE_NAME: &str = "/dev/sda1";
 const GIB: i64 = 1 << 30;
 
 fn port_error(e: CoreError) -> PortError {

@@ -57,6 +57,9 @@ use crate::orchestrator::jobs::FailureCode;
 use crate::orchestrator::LaunchAttachments;
 use crate::orchestrator::LaunchSpec;
 
+// The root device every instance has, the one the EC2 door names.
+use super::ec2::ROOT_DEVICE_NAME;
+
 fn port_error(e: CoreError) -> PortError {
     match e {
         CoreError::InvalidParameter(text) => PortError::InvalidParameter(text),
@@ -657,9 +660,6 @@ fn key_pair_view(dir: &Directory, k: keypair::KeyPair) -> wire::SshKeyPair {
         domain: domain.map(|d| d.name.clone()).unwrap_or_default(),
     }
 }
-
-/// The root device the EC2 door names for every instance.
-const ROOT_DEVICE_NAME: &str = "/dev/sda1";
 
 /// What deployVirtualMachine attaches to its instance, inside the launch's transaction.
 struct DeployAttachments {
@@ -1267,12 +1267,11 @@ impl NativePort for Translator {
         };
         // The hash is slow on purpose: it runs on a blocking thread, not the request's task.
         let password = req.password.clone();
-        let matched =
-            tokio::task::spawn_blocking(move || identity_admin::password_matches(&password, &hash))
-                .await
-                .map_err(|e| {
-                    PortError::Internal(format!("the password check did not finish: {e}"))
-                })?;
+        let matched = tokio::task::spawn_blocking(move || {
+            crate::model::identity::password_matches(&password, &hash)
+        })
+        .await
+        .map_err(|e| PortError::Internal(format!("the password check did not finish: {e}")))?;
         if !matched {
             return Ok(None);
         }
