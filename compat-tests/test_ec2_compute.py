@@ -184,6 +184,12 @@ def test_attributes_and_termination_protection(ec2, ami):
         "SourceDestCheck"]["Value"] is False
     out = ec2.get_console_output(InstanceId=iid)
     assert out["InstanceId"] == iid
+    mapping = ec2.describe_instance_attribute(InstanceId=iid, Attribute="blockDeviceMapping")[
+        "BlockDeviceMappings"]
+    root = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    assert mapping == root["BlockDeviceMappings"], "the attribute lists what the instance does"
+    assert [m["DeviceName"] for m in mapping] == [root["RootDeviceName"]]
+    assert mapping[0]["Ebs"]["VolumeId"].startswith("vol-")
     ec2.modify_instance_attribute(InstanceId=iid, DisableApiTermination={"Value": False})
     ec2.terminate_instances(InstanceIds=[iid])
 
@@ -366,6 +372,9 @@ def test_default_vpc_subnets_and_attributes(ec2):
     assert len(default) == 1 and default[0]["CidrBlock"] == "172.31.0.0/16"
     vpc_id = default[0]["VpcId"]
     assert ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"][0]["VpcId"] == vpc_id
+    attrs = ec2.describe_account_attributes(AttributeNames=["default-vpc"])["AccountAttributes"]
+    assert attrs == [{"AttributeName": "default-vpc",
+                      "AttributeValues": [{"AttributeValue": vpc_id}]}]
     for attr, key in (("enableDnsSupport", "EnableDnsSupport"),
                       ("enableDnsHostnames", "EnableDnsHostnames"),
                       ("enableNetworkAddressUsageMetrics", "EnableNetworkAddressUsageMetrics")):

@@ -237,6 +237,8 @@ pub struct InstanceAttributes {
     pub groups: Vec<GroupRef>,
     pub root_device_name: String,
     pub root_size_gib: i64,
+    /// The instance's volumes, root first, as DescribeInstances lists them.
+    pub block_devices: Vec<BlockDevice>,
 }
 
 /// One change asked of ModifyInstanceAttribute.

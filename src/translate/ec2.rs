@@ -1495,6 +1495,7 @@ impl Translator {
             groups: nic.map(|n| n.groups.clone()).unwrap_or_default(),
             root_device_name: opts.root_device_name.clone(),
             root_size_gib: opts.root_size_gib,
+            block_devices: view.block_devices,
         })
     }
 

@@ -615,8 +615,7 @@ pub fn render_attribute(
                 w.text_element("groupId", &g.group_id);
                 w.text_element("groupName", &g.group_name);
             }),
-            // LIMITATION: no volumes yet, so the root device is not listed as a mapping.
-            "blockDeviceMapping" => w.empty("blockDeviceMapping"),
+            "blockDeviceMapping" => super::instances::block_device_mapping(w, &a.block_devices),
             "productCodes" => w.empty("productCodes"),
             // kernel and ramdisk: instances boot their image's own kernel.
             other => w.empty(other),

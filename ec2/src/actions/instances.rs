@@ -10,7 +10,7 @@ use crate::error::{Code, Ec2Error, Resource};
 use crate::filter::{self, Filter, FilterNames};
 use crate::page::PageRequest;
 use crate::query::Params;
-use crate::types::{GroupRef, Instance, NetworkInterface, ReservationCursor};
+use crate::types::{BlockDevice, GroupRef, Instance, NetworkInterface, ReservationCursor};
 use crate::xml;
 use crate::{Caller, Ec2Port};
 
@@ -333,15 +333,7 @@ pub fn write_instance(w: &mut xml::Writer, i: &Instance) {
     w.text_element("architecture", ARCHITECTURE);
     w.text_element("rootDeviceType", "ebs");
     w.text_element("rootDeviceName", &i.root_device_name);
-    w.list("blockDeviceMapping", &i.block_devices, |w, b| {
-        w.text_element("deviceName", &b.device);
-        w.open("ebs");
-        w.text_element("volumeId", &b.volume_id);
-        w.text_element("status", &b.state);
-        w.time_element("attachTime", xml::timestamp_ms(b.attach_ms));
-        w.bool_element("deleteOnTermination", b.delete_on_termination);
-        w.close("ebs");
-    });
+    block_device_mapping(w, &i.block_devices);
     w.text_element("virtualizationType", "hvm");
     w.list("tagSet", &i.tags, |w, t| {
         w.text_element("key", &t.key);
@@ -433,6 +425,20 @@ fn open_cursor(token: &str) -> Result<ReservationCursor, Ec2Error> {
     ReservationCursor::from_bytes(&raw).ok_or_else(|| {
         Ec2Error::internal("a sealed DescribeInstances cursor did not parse".to_owned())
     })
+}
+
+/// An instance's volumes as `blockDeviceMapping` lists them, in DescribeInstances and in
+/// DescribeInstanceAttribute alike.
+pub fn block_device_mapping(w: &mut xml::Writer, devices: &[BlockDevice]) {
+    w.list("blockDeviceMapping", devices, |w, b| {
+        w.text_element("deviceName", &b.device);
+        w.open("ebs");
+        w.text_element("volumeId", &b.volume_id);
+        w.text_element("status", &b.state);
+        w.time_element("attachTime", xml::timestamp_ms(b.attach_ms));
+        w.bool_element("deleteOnTermination", b.delete_on_termination);
+        w.close("ebs");
+    });
 }
 
 #[cfg(test)]

@@ -179,7 +179,7 @@ async fn dispatch<P: Ec2Port + ?Sized>(
             availability_zones::serve(port, decode(params)?, id).await
         }
         account_attributes::DescribeAccountAttributes::NAME => {
-            account_attributes::serve(decode(params)?, id)
+            account_attributes::serve(port, caller, decode(params)?, id).await
         }
         instance_types::DescribeInstanceTypes::NAME => {
             instance_types::serve(port, caller, decode(params)?, id).await
