@@ -366,6 +366,31 @@ def test_tags_on_resources(ec2, ami):
     ec2.delete_security_group(GroupId=g)
 
 
+def test_launch_tags_every_volume_and_the_interface(ec2, ami):
+    r = ec2.run_instances(
+        ImageId=ami, InstanceType="t3.micro", MinCount=1, MaxCount=1,
+        BlockDeviceMappings=[{"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 2}}],
+        TagSpecifications=[
+            {"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "web"}]},
+            {"ResourceType": "volume", "Tags": [{"Key": "backup", "Value": "daily"}]},
+            {"ResourceType": "network-interface", "Tags": [{"Key": "nic", "Value": "primary"}]},
+        ])
+    iid = r["Instances"][0]["InstanceId"]
+    volumes = ec2.describe_volumes(
+        Filters=[{"Name": "attachment.instance-id", "Values": [iid]}])["Volumes"]
+    assert sorted(v["Attachments"][0]["Device"] for v in volumes) == ["/dev/sda1", "/dev/sdf"]
+    for v in volumes:
+        assert v["Tags"] == [{"Key": "backup", "Value": "daily"}], v["VolumeId"]
+    tagged = ec2.describe_volumes(Filters=[{"Name": "tag:backup", "Values": ["daily"]}])
+    assert {v["VolumeId"] for v in tagged["Volumes"]} == {v["VolumeId"] for v in volumes}
+    nics = ec2.describe_network_interfaces(
+        Filters=[{"Name": "attachment.instance-id", "Values": [iid]}])["NetworkInterfaces"]
+    assert [n["TagSet"] for n in nics] == [[{"Key": "nic", "Value": "primary"}]]
+    instance = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    assert instance["Tags"] == [{"Key": "Name", "Value": "web"}], "instance tags stay its own"
+    ec2.terminate_instances(InstanceIds=[iid])
+
+
 def test_default_vpc_subnets_and_attributes(ec2):
     vpcs = ec2.describe_vpcs()["Vpcs"]
     default = [v for v in vpcs if v["IsDefault"]]

@@ -208,6 +208,10 @@ pub struct LaunchRequest {
     /// `BlockDeviceMapping.N` with an `Ebs` part: the root's size and type, extra volumes.
     pub block_devices: Vec<BlockDeviceRequest>,
     pub instance_tags: Vec<Tag>,
+    /// Tags for every volume the launch makes (root and mapped).
+    pub volume_tags: Vec<Tag>,
+    /// Tags for each instance's primary network interface.
+    pub interface_tags: Vec<Tag>,
     pub client_token: Option<String>,
     pub disable_api_termination: bool,
     pub disable_api_stop: bool,

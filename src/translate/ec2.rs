@@ -1035,6 +1035,8 @@ struct LaunchExtras {
     group_ids: Vec<String>,
     options: InstanceOptions,
     tags: Vec<(String, String)>,
+    volume_tags: Vec<(String, String)>,
+    interface_tags: Vec<(String, String)>,
     client_token: Option<String>,
     digest: String,
     account_number: String,
@@ -1048,7 +1050,7 @@ impl LaunchAttachments for LaunchExtras {
         db: &mut AnyConnection,
         i: &InstanceRow,
     ) -> crate::error::CoreResult<()> {
-        network::attach_interface(
+        let nic = network::attach_interface(
             db,
             &self.account_id,
             &i.id,
@@ -1057,6 +1059,14 @@ impl LaunchAttachments for LaunchExtras {
             0,
         )
         .await?;
+        if !self.interface_tags.is_empty() {
+            let r = TaggedResource {
+                kind: TaggedKind::NetworkInterface,
+                id: nic.id.clone(),
+                ec2_id: nic.ec2_id.clone(),
+            };
+            tag::set(db, &self.account_id, &[r], &self.interface_tags).await?;
+        }
         instance_options::insert(
             db,
             &InstanceOptions {
@@ -1072,6 +1082,7 @@ impl LaunchAttachments for LaunchExtras {
                 &self.account_number,
                 i,
                 self.options.root_size_gib,
+                &self.volume_tags,
             )
             .await?;
         if !self.tags.is_empty() {
@@ -1094,6 +1105,13 @@ impl LaunchAttachments for LaunchExtras {
         }
         Ok(())
     }
+}
+
+/// Tags as the core keeps them: key and value.
+fn pairs(tags: &[Tag]) -> Vec<(String, String)> {
+    tags.iter()
+        .map(|t| (t.key.clone(), t.value.clone()))
+        .collect()
 }
 
 fn state_before(i: &InstanceRow) -> InstanceState {
@@ -1238,11 +1256,9 @@ impl Translator {
                     .unwrap_or_else(|| instance_options::SHUTDOWN_STOP.to_owned()),
                 ..InstanceOptions::new("", ROOT_DEVICE_NAME, root_size_gib)
             },
-            tags: req
-                .instance_tags
-                .iter()
-                .map(|t| (t.key.clone(), t.value.clone()))
-                .collect(),
+            tags: pairs(&req.instance_tags),
+            volume_tags: pairs(&req.volume_tags),
+            interface_tags: pairs(&req.interface_tags),
             client_token: req.client_token.clone(),
             digest: req.digest.clone(),
             network: network.clone(),

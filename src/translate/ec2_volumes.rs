@@ -18,7 +18,7 @@ use crate::error::CoreError;
 use crate::model::infra;
 use crate::model::instance::InstanceRow;
 use crate::model::snapshot::{self, SnapshotListing};
-use crate::model::tag::{self, TaggedKind};
+use crate::model::tag::{self, TaggedKind, TaggedResource};
 use crate::model::volume::{self, VolumeError, VolumeListing, VolumeRow, ROOT_DEVICE};
 use crate::orchestrator::volumes::{
     check_performance, create_volume_in, valid_device, SnapshotRequest, VolumeRequest,
@@ -175,7 +175,8 @@ pub(crate) struct LaunchVolumes {
 
 impl LaunchVolumes {
     /// Sets the root volume's size, type and delete-on-termination, and makes the extra
-    /// volumes attached to the new instance, in the launch's transaction.
+    /// volumes attached to the new instance, in the launch's transaction; every one of them
+    /// gets `tags` (RunInstances' `volume` tag specifications).
     pub(crate) async fn attach(
         &self,
         db: &mut AnyConnection,
@@ -183,6 +184,7 @@ impl LaunchVolumes {
         account_number: &str,
         i: &InstanceRow,
         root_size_gib: i64,
+        tags: &[(String, String)],
     ) -> crate::error::CoreResult<()> {
         let root = self.root.clone().unwrap_or_default();
         let volume_type = root
@@ -209,6 +211,19 @@ impl LaunchVolumes {
         .bind(i64::from(root.delete_on_termination.unwrap_or(true)))
         .execute(&mut *db)
         .await?;
+        if !tags.is_empty() {
+            let roots = volume::of_instance(db, &i.id).await.map_err(core_of)?;
+            let resources: Vec<TaggedResource> = roots
+                .iter()
+                .filter(|v| v.is_root())
+                .map(|v| TaggedResource {
+                    kind: TaggedKind::Volume,
+                    id: v.id.clone(),
+                    ec2_id: v.ec2_id.clone(),
+                })
+                .collect();
+            tag::set(db, account_id, &resources, tags).await?;
+        }
         for b in &self.extra {
             let req = VolumeRequest {
                 account_id: account_id.to_owned(),
@@ -221,14 +236,20 @@ impl LaunchVolumes {
                 snapshot: b.snapshot_id.clone(),
                 attach_to: Some((i.id.clone(), b.device.clone())),
                 delete_on_termination: b.delete_on_termination.unwrap_or(true),
+                tags: tags.to_vec(),
                 ..VolumeRequest::default()
             };
-            create_volume_in(db, &req).await.map_err(|e| match e {
-                VolumeError::Core(c) => c,
-                other => CoreError::InvalidParameter(other.to_string()),
-            })?;
+            create_volume_in(db, &req).await.map_err(core_of)?;
         }
         Ok(())
+    }
+}
+
+/// A volume failure inside a launch, as the launch's own error.
+fn core_of(e: VolumeError) -> CoreError {
+    match e {
+        VolumeError::Core(c) => c,
+        other => CoreError::InvalidParameter(other.to_string()),
     }
 }
 

@@ -33,7 +33,7 @@ pub struct RunInstances(pub LaunchRequest);
 
 fn launch_digest(r: &LaunchRequest) -> String {
     let canonical = format!(
-        "{:?}|{:?}|{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{}|{:?}|{:?}",
+        "{:?}|{:?}|{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{}|{:?}|{:?}",
         r.image_id,
         r.instance_type,
         r.min_count,
@@ -46,6 +46,8 @@ fn launch_digest(r: &LaunchRequest) -> String {
         r.user_data,
         r.root_size_gib,
         r.instance_tags,
+        r.volume_tags,
+        r.interface_tags,
         r.disable_api_termination,
         r.disable_api_stop,
         r.shutdown_behavior,
@@ -178,9 +180,9 @@ impl Request for RunInstances {
             user_data,
             root_size_gib: None,
             block_devices: take_block_devices(p)?,
-            // LIMITATION: volume and network-interface tag specifications are accepted and
-            // not recorded until the EBS and network interface work gives them resources.
             instance_tags: tags_for(&specs, "instance"),
+            volume_tags: tags_for(&specs, "volume"),
+            interface_tags: tags_for(&specs, "network-interface"),
             client_token: p.take("ClientToken"),
             disable_api_termination: p.take_bool("DisableApiTermination")?.unwrap_or(false),
             disable_api_stop: p.take_bool("DisableApiStop")?.unwrap_or(false),
