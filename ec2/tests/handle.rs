@@ -7,8 +7,8 @@
 use bytes::Bytes;
 use chrono::Utc;
 use cirrus_ec2::{
-    AvailabilityZone, Caller, Credential, Ec2Port, Image, ImageState, Instance, InstanceType,
-    PortError, Region, ReservationCursor, ReservationPage,
+    AvailabilityZone, Caller, Credential, Ec2Error, Ec2Port, Image, ImageState, Instance,
+    InstanceType, PortError, Region, ReservationCursor, ReservationPage, Vpc,
 };
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -97,6 +97,20 @@ impl Ec2Port for FakePort {
         _: usize,
     ) -> Result<ReservationPage, PortError> {
         Ok(ReservationPage::default())
+    }
+
+    async fn vpcs(&self, _: &Caller) -> Result<Vec<Vpc>, Ec2Error> {
+        Ok(vec![Vpc {
+            vpc_id: "vpc-0123456789abcdef0".into(),
+            owner_id: "123456789012".into(),
+            cidr: "172.31.0.0/16".into(),
+            is_default: true,
+            state: "available".into(),
+            dns_support: true,
+            dns_hostnames: true,
+            address_usage_metrics: false,
+            tags: vec![],
+        }])
     }
 }
 
@@ -230,6 +244,10 @@ async fn signed_actions_answer() {
         (
             "Action=DescribeAccountAttributes&Version=2016-11-15",
             "<attributeValue>VPC</attributeValue>",
+        ),
+        (
+            "Action=DescribeAccountAttributes&Version=2016-11-15&AttributeName.1=default-vpc",
+            "<attributeValue>vpc-0123456789abcdef0</attributeValue>",
         ),
         (
             "Action=DescribeInstanceTypes&Version=2016-11-15&InstanceType.1=t3.micro",
