@@ -194,6 +194,48 @@ def test_attributes_and_termination_protection(ec2, ami):
     ec2.terminate_instances(InstanceIds=[iid])
 
 
+def test_metadata_options_are_kept_as_terraform_sets_them(ec2, ami):
+    """aws_instance with metadata_options { http_tokens = "required", hop limit 2 }: the read
+    after the create and after an update must show what was set, or every plan shows a diff."""
+    r = ec2.run_instances(ImageId=ami, InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                          MetadataOptions={"HttpTokens": "required",
+                                           "HttpPutResponseHopLimit": 2,
+                                           "HttpEndpoint": "enabled"})
+    iid = r["Instances"][0]["InstanceId"]
+    assert r["Instances"][0]["MetadataOptions"]["HttpTokens"] == "required"
+
+    def read():
+        i = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+        return i["MetadataOptions"]
+
+    got = read()
+    assert (got["HttpTokens"], got["HttpPutResponseHopLimit"], got["HttpEndpoint"],
+            got["InstanceMetadataTags"], got["State"]) == ("required", 2, "enabled", "disabled",
+                                                           "applied")
+    assert read() == got, "a second read shows no change"
+    changed = ec2.modify_instance_metadata_options(InstanceId=iid, HttpTokens="optional",
+                                                   InstanceMetadataTags="enabled")
+    assert changed["InstanceId"] == iid
+    assert changed["InstanceMetadataOptions"]["HttpTokens"] == "optional"
+    got = read()
+    assert (got["HttpTokens"], got["HttpPutResponseHopLimit"], got["InstanceMetadataTags"]) == (
+        "optional", 2, "enabled"), "options not named stay as they were"
+    assert error_of(ec2.modify_instance_metadata_options, InstanceId=iid,
+                    HttpTokens="sometimes") == ("InvalidParameterValue", 400)
+    assert error_of(ec2.modify_instance_metadata_options, InstanceId=iid,
+                    HttpPutResponseHopLimit=65) == ("InvalidParameterValue", 400)
+    assert error_of(ec2.modify_instance_metadata_options, InstanceId=iid, HttpTokens="required",
+                    DryRun=True) == ("DryRunOperation", 412)
+    assert read()["HttpTokens"] == "optional", "a dry run changes nothing"
+    assert error_of(ec2.modify_instance_metadata_options, InstanceId="i-0123456789abcdef0",
+                    HttpTokens="required") == ("InvalidInstanceID.NotFound", 400)
+    plain = launch(ec2, ami)
+    default = ec2.describe_instances(InstanceIds=[plain])["Reservations"][0]["Instances"][0]
+    assert default["MetadataOptions"]["HttpTokens"] == "optional"
+    assert default["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
+    ec2.terminate_instances(InstanceIds=[iid, plain])
+
+
 def test_describe_instances_filters(ec2, ami):
     ec2.create_key_pair(KeyName="filter-key", KeyType="ed25519")
     r = ec2.run_instances(ImageId=ami, InstanceType="t3.micro", MinCount=1, MaxCount=1,

@@ -220,6 +220,8 @@ def run_scenario(server: Server, ec2) -> Recorder:
     c("GetConsoleOutput", InstanceId=iid)
     c("DescribeInstanceAttribute", InstanceId=iid, Attribute="instanceType")
     c("ModifyInstanceAttribute", InstanceId=iid, DisableApiTermination={"Value": False})
+    c("ModifyInstanceMetadataOptions", InstanceId=iid, HttpTokens="required",
+      HttpPutResponseHopLimit=2)
     c("DescribeInstanceCreditSpecifications", InstanceIds=[iid])
     c("CreateTags", Resources=[iid], Tags=[{"Key": "env", "Value": "golden"}])
     c("DescribeTags", Filters=[{"Name": "resource-id", "Values": [iid]}])

@@ -94,6 +94,7 @@ SERVED_EC2 = [
     "GetConsoleOutput",
     "ImportKeyPair",
     "ModifyInstanceAttribute",
+    "ModifyInstanceMetadataOptions",
     "ModifySnapshotAttribute",
     "ModifySubnetAttribute",
     "ModifyVolume",

@@ -37,8 +37,9 @@ use sigv4::{Claim, RequestParts, SigError};
 pub use types::{
     AttributeChange, AvailabilityZone, BlockDevice, BlockDeviceRequest, CreatedKeyPair, GroupRef,
     Image, ImageState, Instance, InstanceAttributes, InstanceState, InstanceType, KeyPair,
-    LaunchRequest, NetworkInterface, Permission, PermissionPeer, Region, ReservationCursor,
-    ReservationPage, ResourceTag, SecurityGroup, SecurityGroupRule, StateChange, Subnet, Tag, Vpc,
+    LaunchRequest, MetadataChange, MetadataOptions, NetworkInterface, Permission, PermissionPeer,
+    Region, ReservationCursor, ReservationPage, ResourceTag, SecurityGroup, SecurityGroupRule,
+    StateChange, Subnet, Tag, Vpc,
 };
 
 /// The caller behind a verified access key.
@@ -142,6 +143,17 @@ pub trait Ec2Port: Send + Sync + 'static {
         _dry_run: bool,
     ) -> Result<(), Ec2Error> {
         Err(not_served("ModifyInstanceAttribute"))
+    }
+
+    /// Changes an instance's metadata options; answers them as they now are.
+    async fn modify_metadata_options(
+        &self,
+        _caller: &Caller,
+        _id: &str,
+        _change: &MetadataChange,
+        _dry_run: bool,
+    ) -> Result<MetadataOptions, Ec2Error> {
+        Err(not_served("ModifyInstanceMetadataOptions"))
     }
 
     async fn key_pairs(&self, _caller: &Caller) -> Result<Vec<KeyPair>, Ec2Error> {

@@ -132,6 +132,67 @@ pub struct Instance {
     pub client_token: Option<String>,
     /// The instance's volumes, root first.
     pub block_devices: Vec<BlockDevice>,
+    pub metadata_options: MetadataOptions,
+}
+
+/// How an instance's metadata service answers its guest (EC2 `metadataOptions`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetadataOptions {
+    /// `optional` (IMDSv1 and v2) or `required` (session tokens only, IMDSv2).
+    pub http_tokens: String,
+    /// `enabled` or `disabled`.
+    pub http_endpoint: String,
+    /// How many network hops a token response may travel, 1 to 64.
+    pub hop_limit: i64,
+    /// `enabled` or `disabled`.
+    pub http_protocol_ipv6: String,
+    /// Whether the instance's tags are readable through the metadata service.
+    pub instance_metadata_tags: String,
+}
+
+impl Default for MetadataOptions {
+    /// What EC2 gives an instance launched without options.
+    fn default() -> Self {
+        Self {
+            http_tokens: "optional".into(),
+            http_endpoint: "enabled".into(),
+            hop_limit: 1,
+            http_protocol_ipv6: "disabled".into(),
+            instance_metadata_tags: "disabled".into(),
+        }
+    }
+}
+
+/// Metadata options a request names (RunInstances' `MetadataOptions.*`,
+/// ModifyInstanceMetadataOptions); the others stay as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetadataChange {
+    pub http_tokens: Option<String>,
+    pub http_endpoint: Option<String>,
+    pub hop_limit: Option<i64>,
+    pub http_protocol_ipv6: Option<String>,
+    pub instance_metadata_tags: Option<String>,
+}
+
+impl MetadataChange {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// `current` with this change made.
+    pub fn applied_to(&self, current: &MetadataOptions) -> MetadataOptions {
+        let pick = |new: &Option<String>, old: &String| new.clone().unwrap_or_else(|| old.clone());
+        MetadataOptions {
+            http_tokens: pick(&self.http_tokens, &current.http_tokens),
+            http_endpoint: pick(&self.http_endpoint, &current.http_endpoint),
+            hop_limit: self.hop_limit.unwrap_or(current.hop_limit),
+            http_protocol_ipv6: pick(&self.http_protocol_ipv6, &current.http_protocol_ipv6),
+            instance_metadata_tags: pick(
+                &self.instance_metadata_tags,
+                &current.instance_metadata_tags,
+            ),
+        }
+    }
 }
 
 /// Where a page of reservations ends: the launch time and id of its last reservation.
@@ -212,6 +273,8 @@ pub struct LaunchRequest {
     pub volume_tags: Vec<Tag>,
     /// Tags for each instance's primary network interface.
     pub interface_tags: Vec<Tag>,
+    /// `MetadataOptions.*`: how the new instances' metadata service answers.
+    pub metadata: MetadataChange,
     pub client_token: Option<String>,
     pub disable_api_termination: bool,
     pub disable_api_stop: bool,

@@ -2,7 +2,10 @@
 //! shutdown from inside the guest does, the root device's name and size, and the digests of
 //! launch requests (so the same client token with other parameters is told apart from a retry).
 //! Also the few changes to an instance's own row that are allowed only while it is stopped
-//! (its offering and its user data).
+//! (its offering and its user data), and how its metadata service answers the guest (kept only
+//! where that differs from the defaults).
+
+use std::collections::HashMap;
 
 use sqlx::{AnyConnection, AnyPool};
 
@@ -187,6 +190,62 @@ pub async fn record_launch(
     .bind(digest)
     .bind(reservation_id)
     .bind(now_ms())
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// How an instance's metadata service answers its guest.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MetadataOptions {
+    pub instance_id: String,
+    pub account_id: String,
+    /// `optional` or `required` (session tokens only).
+    pub http_tokens: String,
+    /// `enabled` or `disabled`.
+    pub http_endpoint: String,
+    pub hop_limit: i64,
+    pub http_protocol_ipv6: String,
+    pub instance_metadata_tags: String,
+}
+
+/// The metadata options of an account's instances that have any, by instance id; `ids` narrows
+/// the read to those instances.
+pub async fn metadata_options(
+    db: &AnyPool,
+    account_id: &str,
+    ids: Option<&[&str]>,
+) -> CoreResult<HashMap<String, MetadataOptions>> {
+    let rows: Vec<MetadataOptions> =
+        sqlx::query_as("SELECT * FROM instance_metadata_options WHERE account_id = $1")
+            .bind(account_id)
+            .fetch_all(db)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|m| ids.is_none_or(|ids| ids.contains(&m.instance_id.as_str())))
+        .map(|m| (m.instance_id.clone(), m))
+        .collect())
+}
+
+/// Records an instance's metadata options, replacing any it had.
+pub async fn save_metadata_options(db: &mut AnyConnection, m: &MetadataOptions) -> CoreResult<()> {
+    sqlx::query("DELETE FROM instance_metadata_options WHERE instance_id = $1")
+        .bind(&m.instance_id)
+        .execute(&mut *db)
+        .await?;
+    sqlx::query(
+        "INSERT INTO instance_metadata_options (instance_id, account_id, http_tokens, \
+         http_endpoint, hop_limit, http_protocol_ipv6, instance_metadata_tags) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&m.instance_id)
+    .bind(&m.account_id)
+    .bind(&m.http_tokens)
+    .bind(&m.http_endpoint)
+    .bind(m.hop_limit)
+    .bind(&m.http_protocol_ipv6)
+    .bind(&m.instance_metadata_tags)
     .execute(db)
     .await?;
     Ok(())

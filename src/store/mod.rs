@@ -56,6 +56,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "s3_tagging",
         include_str!("migrations/0011_s3_tagging.sql"),
     ),
+    (
+        16,
+        "instance_metadata",
+        include_str!("migrations/0016_instance_metadata.sql"),
+    ),
 ];
 
 /// The advisory lock that serializes schema migrations across servers.

@@ -16,9 +16,9 @@ use cirrus_ec2::vpc_types::{
 use cirrus_ec2::{
     AttributeChange, AvailabilityZone, Caller, CreatedKeyPair, Credential, Ec2Port, GroupRef,
     GroupSelector, Image, ImageState, Instance, InstanceAttributes, InstanceState, InstanceType,
-    KeyPair, LaunchRequest, NetworkInterface, Permission, PermissionPeer, PortError, Region,
-    ReservationCursor, ReservationPage, ResourceTag, SecurityGroup, SecurityGroupRule, StateChange,
-    StateRequest, Subnet, Vpc,
+    KeyPair, LaunchRequest, MetadataChange, MetadataOptions, NetworkInterface, Permission,
+    PermissionPeer, PortError, Region, ReservationCursor, ReservationPage, ResourceTag,
+    SecurityGroup, SecurityGroupRule, StateChange, StateRequest, Subnet, Vpc,
 };
 use cirrus_ec2::{
     NewSnapshot, NewVolume, PermissionChange, Snapshot, Volume, VolumeAttachment, VolumeChange,
@@ -153,11 +153,13 @@ fn instance_state(state: CoreState, target: Option<&str>) -> InstanceState {
     }
 }
 
-/// Joins instances with their interfaces and tags, keeping the instances' order.
+/// Joins instances with their interfaces, tags and metadata options (each by native id),
+/// keeping the instances' order.
 fn views(
     rows: Vec<InstanceListing>,
     interfaces: Vec<InterfaceListing>,
     mut tags: HashMap<String, Vec<(String, String)>>,
+    mut metadata: HashMap<String, instance_options::MetadataOptions>,
 ) -> Vec<Instance> {
     let mut nics: HashMap<String, Vec<InterfaceListing>> = HashMap::new();
     for n in interfaces {
@@ -169,7 +171,11 @@ fn views(
         .map(|l| {
             let n = nics.remove(&l.row.id).unwrap_or_default();
             let t = tags.remove(&l.row.id).unwrap_or_default();
-            instance(l, n, t)
+            let m = metadata
+                .remove(&l.row.id)
+                .map(|m| metadata_view(&m))
+                .unwrap_or_default();
+            instance(l, n, t, m)
         })
         .collect()
 }
@@ -185,10 +191,39 @@ fn with_devices(
     views
 }
 
+/// Metadata options as the door shows them.
+fn metadata_view(m: &instance_options::MetadataOptions) -> MetadataOptions {
+    MetadataOptions {
+        http_tokens: m.http_tokens.clone(),
+        http_endpoint: m.http_endpoint.clone(),
+        hop_limit: m.hop_limit,
+        http_protocol_ipv6: m.http_protocol_ipv6.clone(),
+        instance_metadata_tags: m.instance_metadata_tags.clone(),
+    }
+}
+
+/// Metadata options as the core keeps them, for one instance.
+fn metadata_row(
+    account_id: &str,
+    instance_id: &str,
+    m: &MetadataOptions,
+) -> instance_options::MetadataOptions {
+    instance_options::MetadataOptions {
+        instance_id: instance_id.to_owned(),
+        account_id: account_id.to_owned(),
+        http_tokens: m.http_tokens.clone(),
+        http_endpoint: m.http_endpoint.clone(),
+        hop_limit: m.hop_limit,
+        http_protocol_ipv6: m.http_protocol_ipv6.clone(),
+        instance_metadata_tags: m.instance_metadata_tags.clone(),
+    }
+}
+
 fn instance(
     l: InstanceListing,
     interfaces: Vec<InterfaceListing>,
     tags: Vec<(String, String)>,
+    metadata_options: MetadataOptions,
 ) -> Instance {
     let InstanceListing {
         row,
@@ -250,6 +285,7 @@ fn instance(
         root_device_name: ROOT_DEVICE_NAME.to_owned(),
         key_name: row.key_name,
         block_devices: Vec::new(),
+        metadata_options,
     }
 }
 
@@ -417,6 +453,46 @@ impl Ec2Port for Translator {
         dry_run: bool,
     ) -> Result<(), Ec2Error> {
         self.modify(caller, id, change, dry_run).await
+    }
+
+    async fn modify_metadata_options(
+        &self,
+        caller: &Caller,
+        id: &str,
+        change: &MetadataChange,
+        dry_run: bool,
+    ) -> Result<MetadataOptions, Ec2Error> {
+        let row = self.own_instance(caller, id).await?;
+        if CoreState::parse(&row.state)
+            .is_some_and(|s| matches!(s, CoreState::Destroyed | CoreState::Expunging))
+        {
+            return Err(Ec2Error::new(
+                Code::IncorrectInstanceState,
+                format!("The instance '{id}' is terminated; its metadata options cannot change."),
+            ));
+        }
+        if dry_run {
+            return Err(Ec2Error::dry_run());
+        }
+        let pool = &self.cloud.store.pool;
+        let ids = [row.id.as_str()];
+        let mut tx = self.cloud.store.begin_write().await.map_err(store)?;
+        let current = instance_options::metadata_options(pool, &caller.account_id, Some(&ids))
+            .await
+            .map_err(core)?
+            .remove(&row.id)
+            .map(|m| metadata_view(&m))
+            .unwrap_or_default();
+        let changed = change.applied_to(&current);
+        instance_options::save_metadata_options(
+            &mut tx,
+            &metadata_row(&caller.account_id, &row.id, &changed),
+        )
+        .await
+        .map_err(core)?;
+        tx.commit().await.map_err(store)?;
+        tracing::info!(instance = %id, http_tokens = %changed.http_tokens, "instance metadata options changed");
+        Ok(changed)
     }
 
     async fn key_pairs(&self, caller: &Caller) -> Result<Vec<KeyPair>, Ec2Error> {
@@ -1037,6 +1113,8 @@ struct LaunchExtras {
     tags: Vec<(String, String)>,
     volume_tags: Vec<(String, String)>,
     interface_tags: Vec<(String, String)>,
+    /// The new instances' metadata options, when the launch names any.
+    metadata: Option<MetadataOptions>,
     client_token: Option<String>,
     digest: String,
     account_number: String,
@@ -1093,6 +1171,10 @@ impl LaunchAttachments for LaunchExtras {
             };
             tag::set(db, &self.account_id, &[r], &self.tags).await?;
         }
+        if let Some(m) = &self.metadata {
+            instance_options::save_metadata_options(db, &metadata_row(&self.account_id, &i.id, m))
+                .await?;
+        }
         if let Some(token) = &self.client_token {
             instance_options::record_launch(
                 db,
@@ -1131,31 +1213,33 @@ impl Translator {
     ) -> crate::error::CoreResult<(Vec<Instance>, Option<ReservationCursor>)> {
         let pool = &self.cloud.store.pool;
         let account = caller.account_id.as_str();
-        let (rows, interfaces, tags, devices) = if let InstancePick::All = pick {
+        let (rows, interfaces, tags, devices, metadata) = if let InstancePick::All = pick {
             // Three independent reads; run together, they overlap on the pool's connections.
-            let ((rows, _), interfaces, tags, devices) = tokio::try_join!(
+            let ((rows, _), interfaces, tags, devices, metadata) = tokio::try_join!(
                 listing::instances_of_account(pool, account, pick),
                 network::interfaces_of_account(pool, account),
                 tag::by_resource(pool, account, TaggedKind::Instance),
                 self.block_devices(account, None),
+                instance_options::metadata_options(pool, account, None),
             )?;
-            (rows, interfaces, tags, devices)
+            (rows, interfaces, tags, devices, metadata)
         } else {
             let (rows, more) = listing::instances_of_account(pool, account, pick).await?;
             let ids: Vec<&str> = rows.iter().map(|l| l.row.id.as_str()).collect();
-            let (interfaces, tags, devices) = tokio::try_join!(
+            let (interfaces, tags, devices, metadata) = tokio::try_join!(
                 network::interfaces_of_instances(pool, account, &ids),
                 tag::of_resources(pool, account, TaggedKind::Instance, &ids),
                 self.block_devices(account, Some(&ids)),
+                instance_options::metadata_options(pool, account, Some(&ids)),
             )?;
             let next = rows.last().filter(|_| more).map(|l| ReservationCursor {
                 created_ms: l.row.created_ms,
                 reservation_id: l.row.reservation_id.clone(),
             });
-            let shown = with_devices(views(rows, interfaces, tags), devices);
+            let shown = with_devices(views(rows, interfaces, tags, metadata), devices);
             return Ok((self.with_public_addresses(account, shown).await?, next));
         };
-        let shown = with_devices(views(rows, interfaces, tags), devices);
+        let shown = with_devices(views(rows, interfaces, tags, metadata), devices);
         Ok((self.with_public_addresses(account, shown).await?, None))
     }
 
@@ -1259,6 +1343,8 @@ impl Translator {
             tags: pairs(&req.instance_tags),
             volume_tags: pairs(&req.volume_tags),
             interface_tags: pairs(&req.interface_tags),
+            metadata: (!req.metadata.is_empty())
+                .then(|| req.metadata.applied_to(&MetadataOptions::default())),
             client_token: req.client_token.clone(),
             digest: req.digest.clone(),
             network: network.clone(),

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::common::{
     check_instance_id, returned_true, tags_for, take_instance_ids, take_tag_specs,
 };
-use super::instances::write_instance;
+use super::instances::{metadata_options, write_instance};
 use super::{answer, Request};
 use crate::error::{Code, Ec2Error};
 use crate::filter::{self, Filter, FilterNames};
@@ -20,7 +20,7 @@ use crate::page::PageRequest;
 use crate::query::Params;
 use crate::types::{
     AttributeChange, BlockDeviceRequest, Instance, InstanceAttributes, InstanceState,
-    LaunchRequest, StateChange,
+    LaunchRequest, MetadataChange, MetadataOptions, StateChange,
 };
 use crate::xml;
 use crate::{Caller, Ec2Port, StateRequest};
@@ -33,7 +33,7 @@ pub struct RunInstances(pub LaunchRequest);
 
 fn launch_digest(r: &LaunchRequest) -> String {
     let canonical = format!(
-        "{:?}|{:?}|{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{}|{:?}|{:?}",
+        "{:?}|{:?}|{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{}|{}|{:?}|{:?}",
         r.image_id,
         r.instance_type,
         r.min_count,
@@ -48,6 +48,7 @@ fn launch_digest(r: &LaunchRequest) -> String {
         r.instance_tags,
         r.volume_tags,
         r.interface_tags,
+        r.metadata,
         r.disable_api_termination,
         r.disable_api_stop,
         r.shutdown_behavior,
@@ -153,20 +154,17 @@ impl Request for RunInstances {
             }
         }
         // Accepted and answered with their defaults: Cirrus has no detailed monitoring, EBS
-        // optimisation or credit modes to switch, and its metadata options are fixed.
-        // LIMITATION: MetadataOptions.* and CreditSpecification are not recorded.
+        // optimisation or credit modes to switch.
+        // LIMITATION: CreditSpecification is not recorded; every burstable type reports
+        // `standard` credits.
         for ignored in [
             "Monitoring.Enabled",
             "EbsOptimized",
             "CreditSpecification.CpuCredits",
-            "MetadataOptions.HttpTokens",
-            "MetadataOptions.HttpEndpoint",
-            "MetadataOptions.HttpPutResponseHopLimit",
-            "MetadataOptions.HttpProtocolIpv6",
-            "MetadataOptions.InstanceMetadataTags",
         ] {
             p.take(ignored);
         }
+        let metadata = take_metadata_change(p, "MetadataOptions.")?;
         let mut req = LaunchRequest {
             image_id,
             instance_type: p.take("InstanceType"),
@@ -183,6 +181,7 @@ impl Request for RunInstances {
             instance_tags: tags_for(&specs, "instance"),
             volume_tags: tags_for(&specs, "volume"),
             interface_tags: tags_for(&specs, "network-interface"),
+            metadata,
             client_token: p.take("ClientToken"),
             disable_api_termination: p.take_bool("DisableApiTermination")?.unwrap_or(false),
             disable_api_stop: p.take_bool("DisableApiStop")?.unwrap_or(false),
@@ -636,6 +635,84 @@ pub async fn serve_describe_attribute<P: Ec2Port + ?Sized>(
         &req.instance_id,
         &req.attribute,
         &a,
+        request_id,
+    ))
+}
+
+/// One of two words (`enabled`/`disabled`, `optional`/`required`) for a metadata option.
+fn take_choice(p: &mut Params, name: &str, choices: [&str; 2]) -> Result<Option<String>, Ec2Error> {
+    match p.take(name) {
+        None => Ok(None),
+        Some(v) if choices.contains(&v.as_str()) => Ok(Some(v)),
+        Some(v) => Err(Ec2Error::invalid_value(format!(
+            "The value '{v}' for {name} is not valid; it must be {} or {}.",
+            choices[0], choices[1]
+        ))),
+    }
+}
+
+/// The metadata options a request names, each under `prefix`.
+fn take_metadata_change(p: &mut Params, prefix: &str) -> Result<MetadataChange, Ec2Error> {
+    const SWITCH: [&str; 2] = ["enabled", "disabled"];
+    Ok(MetadataChange {
+        http_tokens: take_choice(p, &format!("{prefix}HttpTokens"), ["optional", "required"])?,
+        http_endpoint: take_choice(p, &format!("{prefix}HttpEndpoint"), SWITCH)?,
+        hop_limit: p.take_int(&format!("{prefix}HttpPutResponseHopLimit"), 1, 64)?,
+        http_protocol_ipv6: take_choice(p, &format!("{prefix}HttpProtocolIpv6"), SWITCH)?,
+        instance_metadata_tags: take_choice(p, &format!("{prefix}InstanceMetadataTags"), SWITCH)?,
+    })
+}
+
+/// ModifyInstanceMetadataOptions: changes how an instance's metadata service answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModifyInstanceMetadataOptions {
+    pub instance_id: String,
+    pub change: MetadataChange,
+    pub dry_run: bool,
+}
+
+impl Request for ModifyInstanceMetadataOptions {
+    const NAME: &'static str = "ModifyInstanceMetadataOptions";
+    const MUTATING: bool = true;
+
+    fn parse(p: &mut Params) -> Result<Self, Ec2Error> {
+        let instance_id = p.take_required("InstanceId")?;
+        check_instance_id(&instance_id)?;
+        Ok(Self {
+            instance_id,
+            change: take_metadata_change(p, "")?,
+            dry_run: p.take_dry_run()?,
+        })
+    }
+
+    fn dry_run(&self) -> bool {
+        self.dry_run
+    }
+}
+
+pub fn render_metadata_options(
+    instance_id: &str,
+    options: &MetadataOptions,
+    request_id: &str,
+) -> String {
+    answer(ModifyInstanceMetadataOptions::NAME, request_id, |w| {
+        w.text_element("instanceId", instance_id);
+        metadata_options(w, "instanceMetadataOptions", options);
+    })
+}
+
+pub async fn serve_modify_metadata_options<P: Ec2Port + ?Sized>(
+    port: &P,
+    caller: &Caller,
+    req: ModifyInstanceMetadataOptions,
+    request_id: &str,
+) -> Result<String, Ec2Error> {
+    let options = port
+        .modify_metadata_options(caller, &req.instance_id, &req.change, req.dry_run)
+        .await?;
+    Ok(render_metadata_options(
+        &req.instance_id,
+        &options,
         request_id,
     ))
 }

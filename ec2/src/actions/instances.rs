@@ -10,7 +10,9 @@ use crate::error::{Code, Ec2Error, Resource};
 use crate::filter::{self, Filter, FilterNames};
 use crate::page::PageRequest;
 use crate::query::Params;
-use crate::types::{BlockDevice, GroupRef, Instance, NetworkInterface, ReservationCursor};
+use crate::types::{
+    BlockDevice, GroupRef, Instance, MetadataOptions, NetworkInterface, ReservationCursor,
+};
 use crate::xml;
 use crate::{Caller, Ec2Port};
 
@@ -356,14 +358,7 @@ pub fn write_instance(w: &mut xml::Writer, i: &Instance) {
     w.open("hibernationOptions");
     w.bool_element("configured", false);
     w.close("hibernationOptions");
-    w.open("metadataOptions");
-    w.text_element("state", "applied");
-    w.text_element("httpTokens", "optional");
-    w.int_element("httpPutResponseHopLimit", 1);
-    w.text_element("httpEndpoint", "enabled");
-    w.text_element("httpProtocolIpv6", "disabled");
-    w.text_element("instanceMetadataTags", "disabled");
-    w.close("metadataOptions");
+    metadata_options(w, "metadataOptions", &i.metadata_options);
     w.open("enclaveOptions");
     w.bool_element("enabled", false);
     w.close("enclaveOptions");
@@ -441,6 +436,19 @@ pub fn block_device_mapping(w: &mut xml::Writer, devices: &[BlockDevice]) {
     });
 }
 
+/// An instance's metadata options under `element` (DescribeInstances' `metadataOptions`,
+/// ModifyInstanceMetadataOptions' `instanceMetadataOptions`); a change is applied at once.
+pub fn metadata_options(w: &mut xml::Writer, element: &str, m: &MetadataOptions) {
+    w.open(element);
+    w.text_element("state", "applied");
+    w.text_element("httpTokens", &m.http_tokens);
+    w.int_element("httpPutResponseHopLimit", m.hop_limit);
+    w.text_element("httpEndpoint", &m.http_endpoint);
+    w.text_element("httpProtocolIpv6", &m.http_protocol_ipv6);
+    w.text_element("instanceMetadataTags", &m.instance_metadata_tags);
+    w.close(element);
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::type_complexity)] // tests fail loudly; case tables
 mod tests {
@@ -481,6 +489,7 @@ mod tests {
             state_reason: None,
             client_token: None,
             block_devices: vec![],
+            metadata_options: MetadataOptions::default(),
             tags: if n == 2 {
                 vec![Tag {
                     key: "Name".into(),

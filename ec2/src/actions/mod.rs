@@ -90,6 +90,7 @@ pub const SERVED: &[&str] = &[
     compute::GetConsoleOutput::NAME,
     compute::DescribeInstanceAttribute::NAME,
     compute::ModifyInstanceAttribute::NAME,
+    compute::ModifyInstanceMetadataOptions::NAME,
     compute::DescribeInstanceCreditSpecifications::NAME,
     keypairs::CreateKeyPair::NAME,
     keypairs::ImportKeyPair::NAME,
@@ -228,6 +229,9 @@ async fn dispatch<P: Ec2Port + ?Sized>(
         }
         compute::ModifyInstanceAttribute::NAME => {
             compute::serve_modify_attribute(port, caller, decode(params)?, id).await
+        }
+        compute::ModifyInstanceMetadataOptions::NAME => {
+            compute::serve_modify_metadata_options(port, caller, decode(params)?, id).await
         }
         compute::DescribeInstanceCreditSpecifications::NAME => {
             compute::serve_credits(port, caller, decode(params)?, id).await

@@ -1495,6 +1495,18 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "ModifyInstanceMetadataOptions",
+        &[
+            "DryRun",
+            "HttpEndpoint",
+            "HttpProtocolIpv6",
+            "HttpPutResponseHopLimit",
+            "HttpTokens",
+            "InstanceId",
+            "InstanceMetadataTags",
+        ],
+    ),
+    (
         "ModifySnapshotAttribute",
         &[
             "Attribute",
