@@ -64,6 +64,11 @@ def test_acquire_map_unmap_release(server):
     assert mapped["virtualmachinename"] == vm["name"]
     assert mapped["vmipaddress"] == vm["nic"][0]["ipaddress"]
     assert mapped["associatednetworkid"] == vm["nic"][0]["networkid"]
+    # No forwarding rules exist, but the address asked about does: an empty list, not a 431.
+    assert cs.listPortForwardingRules(ipaddressid=ip["id"]) == {}
+    status, body = code_of(server, "listPortForwardingRules",
+                           ipaddressid="00000000-0000-4000-8000-000000000000")
+    assert status == 431, body
 
     # A second address cannot take the instance's address while the first holds it.
     status, body = code_of(server, "enableStaticNat", ipaddressid=on_net["id"],

@@ -2926,13 +2926,14 @@ impl NativePort for Translator {
         if let Some(vm) = &req.virtual_machine_id {
             self.actionable(caller, "virtualmachineid", vm).await?;
         }
-        // LIMITATION: there are no public IP addresses, so no rules on them: every listing is
-        // empty, and a rule or address id names nothing.
+        // LIMITATION: port forwarding and IP forwarding rules cannot be made yet (static NAT
+        // shows on the address itself, as `isstaticnat`): every listing is empty, and a rule
+        // id names nothing.
         if let Some(id) = &req.id {
             return Err(unknown("id", id));
         }
         if let Some(id) = &req.ip_address_id {
-            return Err(unknown("ipaddressid", id));
+            self.actionable_ip(caller, "ipaddressid", id).await?;
         }
         Ok(Listing::default())
     }

@@ -92,7 +92,7 @@ pub(super) fn ip_view(
 
 impl Translator {
     /// A public address the caller may act on, by id (`param` names it in a 431).
-    async fn actionable_ip(
+    pub(super) async fn actionable_ip(
         &self,
         caller: &Caller,
         param: &'static str,
