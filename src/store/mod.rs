@@ -56,6 +56,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "s3_tagging",
         include_str!("migrations/0011_s3_tagging.sql"),
     ),
+    (
+        13,
+        "api_job_outcomes",
+        include_str!("migrations/0013_api_job_outcomes.sql"),
+    ),
 ];
 
 /// The advisory lock that serializes schema migrations across servers.

@@ -25,7 +25,7 @@ use crate::orchestrator::volumes::{
 };
 
 /// A core message as a sentence: capitalised, with a full stop.
-fn sentence(m: &str) -> String {
+pub(crate) fn sentence(m: &str) -> String {
     let mut out: String = m
         .chars()
         .take(1)
@@ -608,6 +608,7 @@ impl Translator {
                 &SnapshotRequest {
                     description: req.description.clone(),
                     tags: from_tags(&req.tags),
+                    name: None,
                 },
             )
             .await
@@ -657,6 +658,7 @@ impl Translator {
                 &SnapshotRequest {
                     description: req.description.clone(),
                     tags: from_tags(&req.tags),
+                    name: None,
                 },
             )
             .await

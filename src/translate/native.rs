@@ -703,8 +703,15 @@ fn job_command(e: &JobEntry) -> Option<JobCommand> {
     })
 }
 
-/// The CloudStack error code a failed job reports, from the orchestrator's failure code.
+/// The CloudStack error code a failed job reports: the door's own code of a job it ran, else
+/// from the orchestrator's failure code.
 fn failure_code(code: Option<&str>) -> ErrorCode {
+    if let Some(own) = code
+        .and_then(|c| c.parse().ok())
+        .and_then(ErrorCode::from_number)
+    {
+        return own;
+    }
     match code.map(FailureCode::parse) {
         Some(FailureCode::InsufficientCapacity) => ErrorCode::InsufficientCapacity,
         Some(FailureCode::IncorrectState) => ErrorCode::ParamError,
@@ -849,6 +856,18 @@ impl Translator {
                 e.id
             ))
         })?;
+        if let Some((status, completed_ms)) = self.volume_job_status(command, &e).await? {
+            return Ok(JobView {
+                id: e.id,
+                account_id: e.account_id,
+                user_id: e.user_id,
+                command,
+                instance_id: e.instance_id,
+                status,
+                created_ms: e.created_ms,
+                completed_ms,
+            });
+        }
         let status = match e.state.as_str() {
             "queued" | "running" => JobStatus::Pending,
             "failed" => JobStatus::Failed {
@@ -922,7 +941,8 @@ impl Translator {
                         | JobCommand::AuthorizeSecurityGroupIngress
                         | JobCommand::AuthorizeSecurityGroupEgress
                         | JobCommand::RevokeSecurityGroupIngress
-                        | JobCommand::RevokeSecurityGroupEgress,
+                        | JobCommand::RevokeSecurityGroupEgress
+                        | JobCommand::DeleteSnapshot,
                     )
                     | (None, _) => None,
                     (Some(id), _) => match self.instance_view(id).await? {
@@ -2333,7 +2353,8 @@ impl NativePort for Translator {
             .await
             .map_err(port_error)?;
         check_known("id", Some(&req.id), &known, |o| &o.id)?;
-        // LIMITATION: there are no volumes yet, so no disk offering is ever in use.
+        // As in CloudStack, an offering in use goes too: the volumes made from it keep its id
+        // (CloudStack keeps the removed offering's row; here listVolumes still shows the id).
         write_tx!(self, |tx| offering_admin::delete_disk_offering(
             &mut tx, &req.id
         )
@@ -2826,6 +2847,38 @@ impl NativePort for Translator {
         req: &cirrus_native::volumes::ListVolumes,
     ) -> Result<Listing<cirrus_native::volumes::Snapshot>, PortError> {
         self.native_snapshots(caller, req).await
+    }
+
+    async fn create_volume(
+        &self,
+        caller: &Caller,
+        req: &cirrus_native::volumes::CreateVolume,
+    ) -> Result<(String, String), PortError> {
+        self.native_create_volume(caller, req).await
+    }
+
+    async fn volume_job(
+        &self,
+        caller: &Caller,
+        req: &cirrus_native::volumes::VolumeJob,
+    ) -> Result<String, PortError> {
+        self.native_volume_job(caller, req).await
+    }
+
+    async fn delete_volume(&self, caller: &Caller, req: &ById) -> Result<(), PortError> {
+        self.native_delete_volume(caller, req).await
+    }
+
+    async fn create_snapshot(
+        &self,
+        caller: &Caller,
+        req: &cirrus_native::volumes::CreateSnapshot,
+    ) -> Result<(String, String), PortError> {
+        self.native_create_snapshot(caller, req).await
+    }
+
+    async fn delete_snapshot(&self, caller: &Caller, req: &ById) -> Result<String, PortError> {
+        self.native_delete_snapshot(caller, req).await
     }
 
     async fn list_tags(
