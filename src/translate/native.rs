@@ -647,13 +647,19 @@ fn network_view(
     }
 }
 
+/// A key pair's fingerprint as CloudStack shows it: the MD5 of its OpenSSH key (the EC2 door
+/// shows EC2's kind, kept in the row), which Ansible compares to find a key unchanged.
+fn native_fingerprint(k: &keypair::KeyPair) -> String {
+    keypair::openssh_md5_fingerprint(&k.public_key).unwrap_or_else(|| k.fingerprint.clone())
+}
+
 fn key_pair_view(dir: &Directory, k: keypair::KeyPair) -> wire::SshKeyPair {
     let account = dir.account(&k.account_id);
     let domain = dir.domain_of_account(&k.account_id);
     wire::SshKeyPair {
+        fingerprint: native_fingerprint(&k),
         id: k.id,
         name: k.name,
-        fingerprint: k.fingerprint,
         privatekey: None,
         account: account.map(|a| a.name.clone()).unwrap_or_default(),
         domainid: domain.map(|d| d.id.clone()).unwrap_or_default(),
@@ -2728,7 +2734,7 @@ impl NativePort for Translator {
                 pairs
                     .into_iter()
                     .filter(|k| same_name(req.name.as_ref(), &k.name))
-                    .filter(|k| same(req.fingerprint.as_ref(), &k.fingerprint))
+                    .filter(|k| same(req.fingerprint.as_ref(), &native_fingerprint(k)))
                     .filter(|k| keyword_matches(req.keyword.as_deref(), &[&k.name]))
                     .map(|k| key_pair_view(&dir, k)),
             );
