@@ -6,7 +6,6 @@ and the EC2 door seeing the same volumes and snapshots both ways."""
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 
@@ -14,7 +13,7 @@ import botocore.exceptions
 import pytest
 from cs import CloudStackApiException
 
-from harness import boto3_client, native_request, run_cirrus
+from harness import boto3_client, native_request, new_user_keys
 
 pytestmark = pytest.mark.timeout(300)
 FAST = {"Delay": 1, "MaxAttempts": 30}
@@ -284,12 +283,7 @@ def test_other_accounts_volumes_are_invisible(server):
     mine = cs.createVolume(zoneid=vm["zoneid"], diskofferingid=offering(cs, "Small"))["volume"]
     snap = cs.createSnapshot(volumeid=mine["id"])["snapshot"]
 
-    run = lambda *a: run_cirrus("admin", "--data-dir", str(server.data_dir), *a)  # noqa: E731
-    assert run("account", "create", "dev", "--role", "user").returncode == 0
-    assert run("user", "create", "bob", "--account", "dev").returncode == 0
-    key = run("key", "create", "--user", "bob").stdout
-    access = re.search(r"access_key: (\S+)", key).group(1)
-    secret = re.search(r"secret_key: (\S+)", key).group(1)
+    access, secret = new_user_keys(server, "dev", "bob")
     bob = client(server, access, secret)
     theirs = bob.createVolume(zoneid=vm["zoneid"], diskofferingid=offering(bob, "Small"),
                               name="bobs")["volume"]

@@ -602,7 +602,7 @@ impl Translator {
             .orchestrator
             .create_snapshot(
                 self.cloud.objects.clone(),
-                self.cloud.data_dir.join("tmp").join("snapshots"),
+                self.snapshot_scratch(),
                 self.account_scope(caller),
                 volume_id,
                 &SnapshotRequest {

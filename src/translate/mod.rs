@@ -29,6 +29,11 @@ impl Translator {
             turns: Arc::default(),
         }
     }
+
+    /// Where a snapshot's bytes are staged on their way to secondary storage.
+    fn snapshot_scratch(&self) -> std::path::PathBuf {
+        self.cloud.data_dir.join("tmp").join("snapshots")
+    }
 }
 
 /// A lock per instance, made on first use and dropped when nobody holds or waits for it.

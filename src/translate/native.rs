@@ -792,20 +792,32 @@ impl Translator {
         Ok(rows.into_iter().next())
     }
 
-    /// The instance `id` if the caller may act on it: a user on its own account's, a domain
-    /// admin on those of its domain tree, the root admin on any.
+    /// The instance `id` (unknown if there is none) and whether the caller reaches it: a user
+    /// its own account's, a domain admin those of its domain tree, the root admin any.
+    async fn instance_in_reach(
+        &self,
+        caller: &Caller,
+        param: &'static str,
+        id: &str,
+    ) -> Result<(InstanceView, bool), PortError> {
+        let v = self
+            .instance_view(id)
+            .await?
+            .ok_or_else(|| unknown(param, id))?;
+        let dir = self.directory().await?;
+        let reached = dir.admits(&caller_tree(caller), &v.account_id);
+        Ok((v, reached))
+    }
+
+    /// The instance `id` if the caller may act on it (see [`Self::instance_in_reach`]).
     async fn actionable(
         &self,
         caller: &Caller,
         param: &'static str,
         id: &str,
     ) -> Result<InstanceView, PortError> {
-        let v = self
-            .instance_view(id)
-            .await?
-            .ok_or_else(|| unknown(param, id))?;
-        let dir = self.directory().await?;
-        if !dir.admits(&caller_tree(caller), &v.account_id) {
+        let (v, reached) = self.instance_in_reach(caller, param, id).await?;
+        if !reached {
             return Err(PortError::PermissionDenied(format!(
                 "Account {} does not have permission to operate on instance {id}",
                 caller.account_name

@@ -109,6 +109,17 @@ fn volume_failure(e: VolumeError) -> PortError {
     }
 }
 
+/// A volume or snapshot the core found, or the unknown-id 431 for `param`.
+fn known<T>(found: Result<T, VolumeError>, param: &'static str, id: &str) -> Result<T, PortError> {
+    match found {
+        Ok(t) => Ok(t),
+        Err(VolumeError::VolumeNotFound(_) | VolumeError::SnapshotNotFound(_)) => {
+            Err(unknown(param, id))
+        }
+        Err(e) => Err(volume_failure(e)),
+    }
+}
+
 /// What a background volume job does once it is its instance's turn.
 #[derive(Debug, Clone)]
 enum Work {
@@ -355,6 +366,30 @@ impl Translator {
         Ok(Some((status, finished)))
     }
 
+    /// A connection of the store's pool.
+    async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, PortError> {
+        self.pool()
+            .acquire()
+            .await
+            .map_err(|e| port_error(e.into()))
+    }
+
+    /// Fails with the unknown-id 431 unless the caller may see what `owner` owns.
+    async fn check_visible(
+        &self,
+        caller: &Caller,
+        param: &'static str,
+        id: &str,
+        owner: &str,
+    ) -> Result<(), PortError> {
+        let dir = self.directory().await?;
+        if dir.admits(&caller_tree(caller), owner) {
+            Ok(())
+        } else {
+            Err(unknown(param, id))
+        }
+    }
+
     /// The volume `id` if the caller may see it; another account's is unknown (431).
     async fn visible_volume(
         &self,
@@ -362,20 +397,8 @@ impl Translator {
         param: &'static str,
         id: &str,
     ) -> Result<VolumeRow, PortError> {
-        let mut conn = self
-            .pool()
-            .acquire()
-            .await
-            .map_err(|e| port_error(e.into()))?;
-        let v = match volume::get(&mut conn, id).await {
-            Ok(v) => v,
-            Err(VolumeError::VolumeNotFound(_)) => return Err(unknown(param, id)),
-            Err(e) => return Err(volume_failure(e)),
-        };
-        let dir = self.directory().await?;
-        if !dir.admits(&caller_tree(caller), &v.account_id) {
-            return Err(unknown(param, id));
-        }
+        let v = known(volume::get(&mut *self.conn().await?, id).await, param, id)?;
+        self.check_visible(caller, param, id, &v.account_id).await?;
         Ok(v)
     }
 
@@ -386,15 +409,12 @@ impl Translator {
         param: &'static str,
         id: &str,
     ) -> Result<InstanceView, PortError> {
-        let v = self
-            .instance_view(id)
-            .await?
-            .ok_or_else(|| unknown(param, id))?;
-        let dir = self.directory().await?;
-        if !dir.admits(&caller_tree(caller), &v.account_id) {
-            return Err(unknown(param, id));
+        let (v, reached) = self.instance_in_reach(caller, param, id).await?;
+        if reached {
+            Ok(v)
+        } else {
+            Err(unknown(param, id))
         }
-        Ok(v)
     }
 
     async fn disk_offering(
@@ -626,11 +646,7 @@ impl Translator {
         let i = self
             .visible_instance(caller, "virtualmachineid", instance_id)
             .await?;
-        let mut conn = self
-            .pool()
-            .acquire()
-            .await
-            .map_err(|e| port_error(e.into()))?;
+        let mut conn = self.conn().await?;
         let attached = volume::of_instance(&mut conn, &i.id)
             .await
             .map_err(volume_failure)?;
@@ -674,20 +690,8 @@ impl Translator {
         param: &'static str,
         id: &str,
     ) -> Result<SnapshotRow, PortError> {
-        let mut conn = self
-            .pool()
-            .acquire()
-            .await
-            .map_err(|e| port_error(e.into()))?;
-        let s = match snapshot::get(&mut conn, id).await {
-            Ok(s) => s,
-            Err(VolumeError::SnapshotNotFound(_)) => return Err(unknown(param, id)),
-            Err(e) => return Err(volume_failure(e)),
-        };
-        let dir = self.directory().await?;
-        if !dir.admits(&caller_tree(caller), &s.account_id) {
-            return Err(unknown(param, id));
-        }
+        let s = known(snapshot::get(&mut *self.conn().await?, id).await, param, id)?;
+        self.check_visible(caller, param, id, &s.account_id).await?;
         Ok(s)
     }
 
@@ -711,7 +715,7 @@ impl Translator {
             .orchestrator
             .create_snapshot(
                 self.cloud.objects.clone(),
-                self.cloud.data_dir.join("tmp").join("snapshots"),
+                self.snapshot_scratch(),
                 None,
                 &v.id,
                 &SnapshotRequest {
@@ -890,11 +894,7 @@ impl Translator {
 
     /// A volume's row as it is now, for a job's checks.
     async fn volume_row(&self, id: &str) -> Result<VolumeRow, PortError> {
-        let mut conn = self
-            .pool()
-            .acquire()
-            .await
-            .map_err(|e| port_error(e.into()))?;
+        let mut conn = self.conn().await?;
         volume::get(&mut conn, id).await.map_err(volume_failure)
     }
 
@@ -925,11 +925,7 @@ impl Translator {
                 v.id, i.id
             ));
         }
-        let mut conn = self
-            .pool()
-            .acquire()
-            .await
-            .map_err(|e| port_error(e.into()))?;
+        let mut conn = self.conn().await?;
         let used: Vec<i64> = volume::of_instance(&mut conn, &i.id)
             .await
             .map_err(volume_failure)?
