@@ -1078,3 +1078,47 @@ fn snapshot_name(l: &SnapshotListing) -> String {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_numbers_and_names_agree() {
+        assert_eq!(device_name(1), "/dev/sdb");
+        assert_eq!(device_name(25), "/dev/sdz");
+        for n in DATA_DEVICES {
+            assert_eq!(device_number(&device_name(n), false), n);
+        }
+        // EC2's spellings of one letter are one CloudStack device number.
+        assert_eq!(device_number("/dev/xvdf", false), 5);
+        assert_eq!(device_number("/dev/sda1", true), 0);
+    }
+
+    #[test]
+    fn volume_refusals_are_cloudstacks_words() {
+        let text = |e| match volume_failure(e) {
+            PortError::InvalidParameter(t) => t,
+            other => format!("not a 431: {other:?}"),
+        };
+        assert_eq!(
+            text(VolumeError::InUse {
+                volume: "vol-1".into(),
+                state: "in-use".into(),
+                why: "attached".into()
+            }),
+            "Please specify a volume that is not attached to any VM."
+        );
+        assert_eq!(
+            text(VolumeError::NotAttached {
+                volume: "vol-1".into(),
+                to: String::new()
+            }),
+            "The specified volume is not attached to a VM."
+        );
+        assert!(matches!(
+            volume_failure(VolumeError::Host("qmp said no".into())),
+            PortError::Internal(_)
+        ));
+    }
+}
