@@ -312,6 +312,24 @@ def cs_cli(server: Server, home: pathlib.Path, *args: str) -> Run:
     return run_client([tool("cs"), *args], server.client_env(home), home)
 
 
+def new_user_keys(server: Server, account: str, user: str, role: str = "user") -> tuple:
+    """Makes an account with one user through `cirrus admin`; the user's (access, secret) keys."""
+    where = ["--data-dir", str(server.data_dir)]
+    if server.database_url:
+        where += ["--database-url", server.database_url]
+
+    def admin(*args: str) -> Run:
+        run = run_cirrus("admin", *where, *args)
+        assert run.returncode == 0, run.stderr
+        return run
+
+    admin("account", "create", account, "--role", role)
+    admin("user", "create", user, "--account", account)
+    made = admin("key", "create", "--user", user).stdout
+    return (re.search(r"access_key: (\S+)", made).group(1),
+            re.search(r"secret_key: (\S+)", made).group(1))
+
+
 def boto3_client(server: Server, service: str, access_key: str, secret_key: str):
     """A boto3 client with explicit keys against the server (for keys not in the files)."""
     import boto3

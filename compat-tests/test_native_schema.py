@@ -190,6 +190,13 @@ def shapes(srv):
         out[fixture] = (r.status_code, r.json())
         return r.json()
 
+    def wait_for(job):
+        for _ in range(120):
+            if call(srv, "queryAsyncJobResult", jobid=job).json()[
+                    "queryasyncjobresultresponse"]["jobstatus"] != 0:
+                return
+            time.sleep(0.25)
+
     zone = keep("listZones", "listZones")["listzonesresponse"]["zone"][0]["id"]
     # One offering by name: the catalogue's order follows creation times, which vary by run.
     offering = keep("listServiceOfferings", "listServiceOfferings", name="t3.micro")[
@@ -203,24 +210,36 @@ def shapes(srv):
                     serviceofferingid=offering, templateid=template, name="golden-vm",
                     displayname="golden vm", keypair="golden")["deployvirtualmachineresponse"]
     job = deployed["jobid"]
-    for _ in range(120):
-        result = call(srv, "queryAsyncJobResult", jobid=job).json()
-        if result["queryasyncjobresultresponse"]["jobstatus"] != 0:
-            break
-        time.sleep(0.25)
+    wait_for(job)
     keep("queryAsyncJobResult", "queryAsyncJobResult", jobid=job)
     vm = deployed["id"]
     keep("listVirtualMachines", "listVirtualMachines", id=vm)
     tagged = call(srv, "createTags", resourceids=vm, resourcetype="UserVm",
                   **{"tags[0].key": "env", "tags[0].value": "golden"}).json()
-    tag_job = tagged["createtagsresponse"]["jobid"]
-    for _ in range(120):
-        if call(srv, "queryAsyncJobResult", jobid=tag_job).json()[
-                "queryasyncjobresultresponse"]["jobstatus"] != 0:
-            break
-        time.sleep(0.25)
+    wait_for(tagged["createtagsresponse"]["jobid"])
     keep("listTags", "listTags", resourceid=vm)
     keep("listAccounts", "listAccounts")
+
+    def job_of(fixture, command, **params):
+        """Submits a command, keeps its submission, then its finished job under `fixture`."""
+        submitted = keep(command, command, **params)[f"{command.lower()}response"]
+        wait_for(submitted["jobid"])
+        keep(fixture, "queryAsyncJobResult", jobid=submitted["jobid"])
+        return submitted
+
+    small = call(srv, "listDiskOfferings", name="Small").json()[
+        "listdiskofferingsresponse"]["diskoffering"][0]["id"]
+    volume = job_of("queryAsyncJobResult-createVolume", "createVolume", name="golden-data",
+                    zoneid=zone, diskofferingid=small)["id"]
+    job_of("queryAsyncJobResult-attachVolume", "attachVolume", id=volume, virtualmachineid=vm)
+    keep("listVolumes", "listVolumes", id=volume)
+    job_of("queryAsyncJobResult-failedJob", "attachVolume", id=volume, virtualmachineid=vm)
+    keep("error-volume-attached", "deleteVolume", id=volume)
+    snapshot = job_of("queryAsyncJobResult-createSnapshot", "createSnapshot", volumeid=volume,
+                      name="golden-snapshot")["id"]
+    keep("listSnapshots", "listSnapshots", id=snapshot)
+    wait_for(call(srv, "detachVolume", id=volume).json()["detachvolumeresponse"]["jobid"])
+    keep("deleteVolume", "deleteVolume", id=volume)
     keep("emptyList", "listVirtualMachines", name="no-such-vm")
     keep("error-invalid-id", "listVirtualMachines", id="0b6a1f44-6b0c-4c9e-9d1c-2c2a5c9e0f11")
     keep("error-missing-parameter", "deployVirtualMachine", zoneid=zone)
@@ -233,7 +252,11 @@ def shapes(srv):
 SHAPES = ["listZones", "listServiceOfferings", "listTemplates", "registerSSHKeyPair",
           "listSSHKeyPairs", "deployVirtualMachine", "queryAsyncJobResult", "listVirtualMachines",
           "listTags", "listAccounts", "emptyList", "error-invalid-id",
-          "error-missing-parameter", "error-not-served", "error-bad-signature"]
+          "error-missing-parameter", "error-not-served", "error-bad-signature",
+          "createVolume", "queryAsyncJobResult-createVolume", "attachVolume",
+          "queryAsyncJobResult-attachVolume", "listVolumes", "queryAsyncJobResult-failedJob",
+          "error-volume-attached", "createSnapshot", "queryAsyncJobResult-createSnapshot",
+          "listSnapshots", "deleteVolume"]
 
 
 @pytest.mark.parametrize("name", SHAPES)

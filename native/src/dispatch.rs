@@ -26,19 +26,7 @@ const CAPACITY_TEXT: &str = "Unable to create a deployment for the instance: not
 
 /// Turns a port failure into the error a client sees; internal causes are logged, not sent.
 pub(crate) fn port_failure(command: &str, e: PortError) -> ApiError {
-    match e {
-        PortError::UnknownId { param, value } => ApiError::unknown_id(command, param, &value),
-        PortError::InvalidParameter(text) => ApiError::invalid_parameter(text),
-        PortError::PermissionDenied(text) => ApiError::permission_denied(text),
-        PortError::InsufficientCapacity(text) => ApiError::insufficient_capacity(text),
-        PortError::ResourceInUse(text) => ApiError::resource_in_use(text),
-        PortError::ResourceAllocation(text) => ApiError::resource_allocation(text),
-        PortError::NotImplemented(_) => ApiError::unsupported(command),
-        PortError::Internal(cause) => {
-            tracing::error!(command, %cause, "the native port failed");
-            ApiError::internal()
-        }
-    }
+    e.into_api_error(command)
 }
 
 fn to_value<T: Serialize>(v: &T) -> Result<Value, ApiError> {
@@ -80,6 +68,13 @@ fn list_apis(caller: &Caller, args: &Args) -> Result<Value, ApiError> {
     Ok(render::list_body("api", apis.len() as u64, apis))
 }
 
+/// `{"<key>": object}`: a job's result.
+fn keyed<T: Serialize>(key: &str, object: &T) -> Result<Value, ApiError> {
+    let mut o = Map::new();
+    o.insert(key.into(), to_value(object)?);
+    Ok(Value::Object(o))
+}
+
 /// A job in CloudStack's shape: `jobresult` only once it ended, failures with HTTP 200.
 pub(crate) fn job_json(job: &JobView) -> Result<AsyncJob, ApiError> {
     let (status, code, result) = match &job.status {
@@ -88,24 +83,20 @@ pub(crate) fn job_json(job: &JobView) -> Result<AsyncJob, ApiError> {
             (1, 0, Some(serde_json::json!({ "success": true })))
         }
         JobStatus::Succeeded(JobOutcome::Account(account)) => {
-            let mut o = Map::new();
-            o.insert("account".into(), to_value(account.as_ref())?);
-            (1, 0, Some(Value::Object(o)))
+            (1, 0, Some(keyed("account", account)?))
         }
         JobStatus::Succeeded(JobOutcome::PublicIpAddress(ip)) => {
-            let mut o = Map::new();
-            o.insert("ipaddress".into(), to_value(ip.as_ref())?);
-            (1, 0, Some(Value::Object(o)))
+            (1, 0, Some(keyed("ipaddress", ip)?))
         }
         JobStatus::Succeeded(JobOutcome::SecurityGroup(group)) => {
-            let mut o = Map::new();
-            o.insert("securitygroup".into(), to_value(group.as_ref())?);
-            (1, 0, Some(Value::Object(o)))
+            (1, 0, Some(keyed("securitygroup", group)?))
         }
         JobStatus::Succeeded(JobOutcome::VirtualMachine(vm)) => {
-            let mut o = Map::new();
-            o.insert("virtualmachine".into(), to_value(vm.as_ref())?);
-            (1, 0, Some(Value::Object(o)))
+            (1, 0, Some(keyed("virtualmachine", vm)?))
+        }
+        JobStatus::Succeeded(JobOutcome::Volume(volume)) => (1, 0, Some(keyed("volume", volume)?)),
+        JobStatus::Succeeded(JobOutcome::Snapshot(snapshot)) => {
+            (1, 0, Some(keyed("snapshot", snapshot)?))
         }
         JobStatus::Failed { code, text } => {
             let n = i64::from(code.number());
@@ -470,6 +461,36 @@ pub(crate) async fn run<P: NativePort + ?Sized>(
         Command::ListSnapshots => {
             let req = crate::volumes::ListVolumes::decode(args)?;
             list(spec, port.list_snapshots(caller, &req).await.map_err(fail)?)
+        }
+        Command::CreateVolume => {
+            let req = crate::volumes::CreateVolume::decode(args)?;
+            let (id, job) = port.create_volume(caller, &req).await.map_err(fail)?;
+            submitted(Some(id), job)
+        }
+        Command::AttachVolume | Command::DetachVolume | Command::ResizeVolume => {
+            let req = match spec.command {
+                Command::AttachVolume => crate::volumes::VolumeJob::attach(args),
+                Command::DetachVolume => crate::volumes::VolumeJob::detach(args)?,
+                _ => crate::volumes::VolumeJob::resize(args),
+            };
+            submitted(None, port.volume_job(caller, &req).await.map_err(fail)?)
+        }
+        Command::DeleteVolume => {
+            let req = ById::decode(args);
+            port.delete_volume(caller, &req).await.map_err(fail)?;
+            success()
+        }
+        Command::CreateSnapshot => {
+            let req = crate::volumes::CreateSnapshot::decode(args);
+            let (id, job) = port.create_snapshot(caller, &req).await.map_err(fail)?;
+            submitted(Some(id), job)
+        }
+        Command::DeleteSnapshot => {
+            let req = ById::decode(args);
+            submitted(
+                None,
+                port.delete_snapshot(caller, &req).await.map_err(fail)?,
+            )
         }
         Command::ListSshKeyPairs => {
             let req = ListKeyPairs::decode(args)?;

@@ -43,6 +43,30 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    pub const ALL: [Self; 16] = [
+        Self::BadRequest,
+        Self::Unauthorized,
+        Self::TwoFactorRequired,
+        Self::MethodNotAllowed,
+        Self::ApiLimitExceeded,
+        Self::MalformedParameter,
+        Self::ParamError,
+        Self::UnsupportedAction,
+        Self::Internal,
+        Self::Account,
+        Self::AccountResourceLimit,
+        Self::InsufficientCapacity,
+        Self::ResourceUnavailable,
+        Self::ResourceAllocation,
+        Self::ResourceInUse,
+        Self::NetworkRuleConflict,
+    ];
+
+    /// The code of this wire number, if CloudStack has one.
+    pub fn from_number(n: u16) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.number() == n)
+    }
+
     /// The number on the wire, also the HTTP status.
     pub fn number(self) -> u16 {
         match self {
@@ -206,6 +230,11 @@ impl ApiError {
         Self::new(ErrorCode::MalformedParameter, Some(CS_SERVER_API), text)
     }
 
+    /// A served command refusing what it cannot do here, in the command's own words.
+    pub fn unsupported_because(text: impl Into<String>) -> Self {
+        Self::new(ErrorCode::UnsupportedAction, Some(CS_SERVER_API), text)
+    }
+
     pub fn unsupported(command: &str) -> Self {
         Self::new(
             ErrorCode::UnsupportedAction,
@@ -313,6 +342,9 @@ mod tests {
         ];
         for (code, n) in all {
             assert_eq!(code.number(), n, "{code:?}");
+            assert_eq!(ErrorCode::from_number(n), Some(code));
         }
+        assert_eq!(ErrorCode::ALL.len(), all.len());
+        assert_eq!(ErrorCode::from_number(200), None);
     }
 }

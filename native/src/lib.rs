@@ -125,9 +125,33 @@ pub enum PortError {
     /// A command the registry lists but this port does not serve (432).
     #[error("{0} is not served by this port")]
     NotImplemented(&'static str),
+    /// A served command asked for something it cannot do here, e.g. shrink a volume (432).
+    #[error("{0}")]
+    Unsupported(String),
     /// Not the caller's fault; logged, and sent as a generic 530.
     #[error("{0}")]
     Internal(String),
+}
+
+impl PortError {
+    /// The error a client sees for this failure of `command`; an internal cause is logged,
+    /// never sent.
+    pub fn into_api_error(self, command: &str) -> ApiError {
+        match self {
+            Self::UnknownId { param, value } => ApiError::unknown_id(command, param, &value),
+            Self::InvalidParameter(text) => ApiError::invalid_parameter(text),
+            Self::PermissionDenied(text) => ApiError::permission_denied(text),
+            Self::InsufficientCapacity(text) => ApiError::insufficient_capacity(text),
+            Self::ResourceInUse(text) => ApiError::resource_in_use(text),
+            Self::ResourceAllocation(text) => ApiError::resource_allocation(text),
+            Self::NotImplemented(_) => ApiError::unsupported(command),
+            Self::Unsupported(text) => ApiError::unsupported_because(text),
+            Self::Internal(cause) => {
+                tracing::error!(command, %cause, "the native port failed");
+                ApiError::internal()
+            }
+        }
+    }
 }
 
 /// The API command an asynchronous job was submitted as.
@@ -152,10 +176,16 @@ pub enum JobCommand {
     AuthorizeSecurityGroupEgress,
     RevokeSecurityGroupIngress,
     RevokeSecurityGroupEgress,
+    CreateVolume,
+    AttachVolume,
+    DetachVolume,
+    ResizeVolume,
+    CreateSnapshot,
+    DeleteSnapshot,
 }
 
 impl JobCommand {
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 25] = [
         Self::DeployVirtualMachine,
         Self::StartVirtualMachine,
         Self::StopVirtualMachine,
@@ -175,6 +205,12 @@ impl JobCommand {
         Self::AuthorizeSecurityGroupEgress,
         Self::RevokeSecurityGroupIngress,
         Self::RevokeSecurityGroupEgress,
+        Self::CreateVolume,
+        Self::AttachVolume,
+        Self::DetachVolume,
+        Self::ResizeVolume,
+        Self::CreateSnapshot,
+        Self::DeleteSnapshot,
     ];
 
     /// The API name, which the port may store to remember the job's command.
@@ -199,6 +235,12 @@ impl JobCommand {
             Self::AuthorizeSecurityGroupEgress => "authorizeSecurityGroupEgress",
             Self::RevokeSecurityGroupIngress => "revokeSecurityGroupIngress",
             Self::RevokeSecurityGroupEgress => "revokeSecurityGroupEgress",
+            Self::CreateVolume => "createVolume",
+            Self::AttachVolume => "attachVolume",
+            Self::DetachVolume => "detachVolume",
+            Self::ResizeVolume => "resizeVolume",
+            Self::CreateSnapshot => "createSnapshot",
+            Self::DeleteSnapshot => "deleteSnapshot",
         }
     }
 
@@ -248,6 +290,16 @@ impl JobCommand {
             Self::RevokeSecurityGroupEgress => {
                 "org.apache.cloudstack.api.command.user.securitygroup.RevokeSecurityGroupEgressCmd"
             }
+            Self::CreateVolume => "org.apache.cloudstack.api.command.user.volume.CreateVolumeCmd",
+            Self::AttachVolume => "org.apache.cloudstack.api.command.user.volume.AttachVolumeCmd",
+            Self::DetachVolume => "org.apache.cloudstack.api.command.user.volume.DetachVolumeCmd",
+            Self::ResizeVolume => "org.apache.cloudstack.api.command.user.volume.ResizeVolumeCmd",
+            Self::CreateSnapshot => {
+                "org.apache.cloudstack.api.command.user.snapshot.CreateSnapshotCmd"
+            }
+            Self::DeleteSnapshot => {
+                "org.apache.cloudstack.api.command.user.snapshot.DeleteSnapshotCmd"
+            }
         }
     }
 
@@ -265,6 +317,10 @@ impl JobCommand {
             | Self::AuthorizeSecurityGroupEgress
             | Self::RevokeSecurityGroupIngress
             | Self::RevokeSecurityGroupEgress => Some("SecurityGroup"),
+            Self::CreateVolume | Self::AttachVolume | Self::DetachVolume | Self::ResizeVolume => {
+                Some("Volume")
+            }
+            Self::CreateSnapshot | Self::DeleteSnapshot => Some("Snapshot"),
             _ => Some("VirtualMachine"),
         }
     }
@@ -279,6 +335,10 @@ pub enum JobOutcome {
     PublicIpAddress(Box<types::PublicIpAddress>),
     /// `{"securitygroup": ...}`.
     SecurityGroup(Box<types::SecurityGroup>),
+    /// `{"volume": ...}`.
+    Volume(Box<volumes::Volume>),
+    /// `{"snapshot": ...}`.
+    Snapshot(Box<volumes::Snapshot>),
     /// `{"success": true}`.
     Success,
 }
@@ -714,6 +774,39 @@ pub trait NativePort: Send + Sync + 'static {
         _req: &volumes::ListVolumes,
     ) -> PortResult<Listing<volumes::Snapshot>> {
         Err(PortError::NotImplemented("listSnapshots"))
+    }
+
+    /// Makes a data volume (and queues its attach when an instance is named): (volume id,
+    /// job id).
+    async fn create_volume(
+        &self,
+        _caller: &Caller,
+        _req: &volumes::CreateVolume,
+    ) -> PortResult<(String, String)> {
+        Err(PortError::NotImplemented("createVolume"))
+    }
+
+    /// Queues an attach, detach or resize: the job id.
+    async fn volume_job(&self, _caller: &Caller, _req: &volumes::VolumeJob) -> PortResult<String> {
+        Err(PortError::NotImplemented("volume jobs"))
+    }
+
+    async fn delete_volume(&self, _caller: &Caller, _req: &requests::ById) -> PortResult<()> {
+        Err(PortError::NotImplemented("deleteVolume"))
+    }
+
+    /// Starts a snapshot of a volume: (snapshot id, job id).
+    async fn create_snapshot(
+        &self,
+        _caller: &Caller,
+        _req: &volumes::CreateSnapshot,
+    ) -> PortResult<(String, String)> {
+        Err(PortError::NotImplemented("createSnapshot"))
+    }
+
+    /// Deletes a snapshot: the job id.
+    async fn delete_snapshot(&self, _caller: &Caller, _req: &requests::ById) -> PortResult<String> {
+        Err(PortError::NotImplemented("deleteSnapshot"))
     }
 
     async fn list_networks(

@@ -174,6 +174,13 @@ pub enum Command {
     ListSshKeyPairs,
     ListVolumes,
     ListSnapshots,
+    CreateVolume,
+    AttachVolume,
+    DetachVolume,
+    ResizeVolume,
+    DeleteVolume,
+    CreateSnapshot,
+    DeleteSnapshot,
     DeleteSshKeyPair,
     CreateTags,
     DeleteTags,
@@ -359,6 +366,9 @@ const fn field(name: &'static str, kind: &'static str, description: &'static str
 }
 
 const VM_ID: &[ParamSpec] = &[required("id", Uuid, "The ID of the instance")];
+
+/// What the volume commands relate to.
+const VOLUME_RELATED: &[&str] = &["listVolumes", "queryAsyncJobResult"];
 
 const VM_RELATED: &[&str] = &["listVirtualMachines", "queryAsyncJobResult"];
 
@@ -1648,6 +1658,156 @@ pub static COMMANDS: &[CommandSpec] = &[
         ],
         object: "snapshot",
         response: crate::volumes::Snapshot::FIELDS,
+    },
+    CommandSpec {
+        name: "createVolume",
+        command: Command::CreateVolume,
+        description: "Creates a data volume from a disk offering or a snapshot, attached at once \
+                      to an instance when one is given.",
+        since: "",
+        is_async: true,
+        related: VOLUME_RELATED,
+        access: Access::Anyone,
+        params: &[&[
+            param("name", Str, "The name of the volume"),
+            param(
+                "zoneid",
+                Uuid,
+                "The zone of the volume (default: the snapshot's or the instance's)",
+            ),
+            param(
+                "diskofferingid",
+                Uuid,
+                "The disk offering; either it or snapshotid must be given",
+            ),
+            param("size", Long, "The size in GB, for a custom disk offering"),
+            param(
+                "snapshotid",
+                Uuid,
+                "The snapshot to make the volume from; either it or diskofferingid must be given",
+            ),
+            param(
+                "virtualmachineid",
+                Uuid,
+                "The instance to attach the new volume to",
+            ),
+            param(
+                "account",
+                Str,
+                "The account to own the volume (with domainid; admins)",
+            ),
+            param("domainid", Uuid, "The domain of that account"),
+        ]],
+        object: "volume",
+        response: crate::volumes::Volume::FIELDS,
+    },
+    CommandSpec {
+        name: "attachVolume",
+        command: Command::AttachVolume,
+        description: "Attaches a data volume to an instance.",
+        since: "",
+        is_async: true,
+        related: VOLUME_RELATED,
+        access: Access::Anyone,
+        params: &[&[
+            required("id", Uuid, "The ID of the volume"),
+            required("virtualmachineid", Uuid, "The ID of the instance"),
+            param(
+                "deviceid",
+                Long,
+                "The device number: 1, 2 or 4 to 25 (default: the lowest free one)",
+            ),
+        ]],
+        object: "volume",
+        response: crate::volumes::Volume::FIELDS,
+    },
+    CommandSpec {
+        name: "detachVolume",
+        command: Command::DetachVolume,
+        description: "Detaches a data volume from its instance.",
+        since: "",
+        is_async: true,
+        related: VOLUME_RELATED,
+        access: Access::Anyone,
+        params: &[&[
+            param("id", Uuid, "The ID of the volume"),
+            param(
+                "virtualmachineid",
+                Uuid,
+                "The instance to detach from (with deviceid, instead of id)",
+            ),
+            param(
+                "deviceid",
+                Long,
+                "The device number on that instance (with virtualmachineid)",
+            ),
+        ]],
+        object: "volume",
+        response: crate::volumes::Volume::FIELDS,
+    },
+    CommandSpec {
+        name: "resizeVolume",
+        command: Command::ResizeVolume,
+        description: "Grows a volume to a new size or to the size of another disk offering.",
+        since: "",
+        is_async: true,
+        related: VOLUME_RELATED,
+        access: Access::Anyone,
+        params: &[&[
+            required("id", Uuid, "The ID of the volume"),
+            param("size", Long, "The new size in GB"),
+            param(
+                "diskofferingid",
+                Uuid,
+                "A disk offering whose size the volume takes",
+            ),
+            param(
+                "shrinkok",
+                Boolean,
+                "True to allow shrinking (volumes only grow here)",
+            ),
+        ]],
+        object: "volume",
+        response: crate::volumes::Volume::FIELDS,
+    },
+    CommandSpec {
+        name: "deleteVolume",
+        command: Command::DeleteVolume,
+        description: "Deletes a detached data volume.",
+        since: "",
+        is_async: false,
+        related: VOLUME_RELATED,
+        access: Access::Anyone,
+        params: &[&[required("id", Uuid, "The ID of the volume")]],
+        object: "",
+        response: Success::FIELDS,
+    },
+    CommandSpec {
+        name: "createSnapshot",
+        command: Command::CreateSnapshot,
+        description: "Takes a snapshot of a volume into secondary storage.",
+        since: "",
+        is_async: true,
+        related: &["listSnapshots", "deleteSnapshot", "queryAsyncJobResult"],
+        access: Access::Anyone,
+        params: &[&[
+            required("volumeid", Uuid, "The ID of the volume"),
+            param("name", Str, "The name of the snapshot"),
+        ]],
+        object: "snapshot",
+        response: crate::volumes::Snapshot::FIELDS,
+    },
+    CommandSpec {
+        name: "deleteSnapshot",
+        command: Command::DeleteSnapshot,
+        description: "Deletes a snapshot and its bytes in secondary storage.",
+        since: "",
+        is_async: true,
+        related: &["listSnapshots", "createSnapshot", "queryAsyncJobResult"],
+        access: Access::Anyone,
+        params: &[&[required("id", Uuid, "The ID of the snapshot")]],
+        object: "",
+        response: Success::FIELDS,
     },
     CommandSpec {
         name: "deleteSSHKeyPair",

@@ -1,9 +1,7 @@
-//! Volumes and snapshots on the native door: the wire objects of `listVolumes` and
-//! `listSnapshots` (CloudStack's VolumeResponse and SnapshotResponse field names) and their
-//! typed requests.
-//!
-//! LIMITATION: createVolume, attachVolume, detachVolume, resizeVolume, deleteVolume,
-//! createSnapshot and deleteSnapshot are not served on this door yet (432); EC2 serves them.
+//! Volumes and snapshots on the native door: the wire objects (CloudStack's VolumeResponse
+//! and SnapshotResponse field names) that `listVolumes` and `listSnapshots` list and that the
+//! jobs of createVolume, attachVolume, detachVolume, resizeVolume and createSnapshot carry, and
+//! the typed requests of those commands and of deleteVolume and deleteSnapshot.
 
 use crate::args::{Args, Page};
 use crate::error::ApiError;
@@ -90,5 +88,136 @@ impl ListVolumes {
             keyword: args.keyword(),
             page: args.page()?,
         })
+    }
+}
+
+/// `createVolume`: a data volume from a disk offering or from a snapshot, perhaps attached at
+/// once to an instance.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CreateVolume {
+    pub name: Option<String>,
+    pub zone_id: Option<String>,
+    pub disk_offering_id: Option<String>,
+    /// GiB, for a custom disk offering.
+    pub size_gib: Option<i64>,
+    pub snapshot_id: Option<String>,
+    pub virtual_machine_id: Option<String>,
+    /// An admin's choice of owner: `account` in `domainid`.
+    pub account: Option<String>,
+    pub domain_id: Option<String>,
+}
+
+impl CreateVolume {
+    pub fn decode(args: &Args) -> Result<Self, ApiError> {
+        let req = Self {
+            name: args.string("name").filter(|n| !n.trim().is_empty()),
+            zone_id: args.string("zoneid"),
+            disk_offering_id: args.string("diskofferingid"),
+            size_gib: args.integer("size"),
+            snapshot_id: args.string("snapshotid"),
+            virtual_machine_id: args.string("virtualmachineid"),
+            account: args.string("account").filter(|a| !a.is_empty()),
+            domain_id: args.string("domainid"),
+        };
+        if req.snapshot_id.is_none() && req.disk_offering_id.is_none() {
+            return Err(ApiError::invalid_parameter(
+                "At least one of disk Offering ID or snapshot ID must be passed whilst creating \
+                 volume",
+            ));
+        }
+        // The zone may come from the snapshot or the instance; with neither it must be given.
+        if req.zone_id.is_none() && req.snapshot_id.is_none() && req.virtual_machine_id.is_none() {
+            return Err(ApiError::missing_parameter("createVolume", "zoneid"));
+        }
+        if req.size_gib.is_some_and(|n| n <= 0) {
+            return Err(ApiError::invalid_parameter(
+                "Disk size must be larger than 0",
+            ));
+        }
+        Ok(req)
+    }
+}
+
+/// Which volume `detachVolume` detaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DetachTarget {
+    Volume(String),
+    /// The volume an instance has as this device number.
+    Device {
+        virtual_machine_id: String,
+        device_id: i64,
+    },
+}
+
+/// The asynchronous commands that change one volume in place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VolumeJob {
+    /// `attachVolume`; without a device number the lowest free one is taken.
+    Attach {
+        id: String,
+        virtual_machine_id: String,
+        device_id: Option<i64>,
+    },
+    /// `detachVolume`.
+    Detach(DetachTarget),
+    /// `resizeVolume`: to `size_gib`, or to the size of another disk offering.
+    Resize {
+        id: String,
+        size_gib: Option<i64>,
+        disk_offering_id: Option<String>,
+        shrink_ok: bool,
+    },
+}
+
+impl VolumeJob {
+    pub fn attach(args: &Args) -> Self {
+        Self::Attach {
+            id: args.string("id").unwrap_or_default(),
+            virtual_machine_id: args.string("virtualmachineid").unwrap_or_default(),
+            device_id: args.integer("deviceid"),
+        }
+    }
+
+    pub fn detach(args: &Args) -> Result<Self, ApiError> {
+        let id = args.string("id");
+        let vm = args.string("virtualmachineid");
+        let device = args.integer("deviceid");
+        match (id, vm, device) {
+            (Some(id), None, None) => Ok(Self::Detach(DetachTarget::Volume(id))),
+            (None, Some(virtual_machine_id), Some(device_id)) => {
+                Ok(Self::Detach(DetachTarget::Device {
+                    virtual_machine_id,
+                    device_id,
+                }))
+            }
+            _ => Err(ApiError::invalid_parameter(
+                "Please provide either a volume id, or a tuple(device id, instance id)",
+            )),
+        }
+    }
+
+    pub fn resize(args: &Args) -> Self {
+        Self::Resize {
+            id: args.string("id").unwrap_or_default(),
+            size_gib: args.integer("size"),
+            disk_offering_id: args.string("diskofferingid"),
+            shrink_ok: args.flag("shrinkok"),
+        }
+    }
+}
+
+/// `createSnapshot`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CreateSnapshot {
+    pub volume_id: String,
+    pub name: Option<String>,
+}
+
+impl CreateSnapshot {
+    pub fn decode(args: &Args) -> Self {
+        Self {
+            volume_id: args.string("volumeid").unwrap_or_default(),
+            name: args.string("name").filter(|n| !n.trim().is_empty()),
+        }
     }
 }

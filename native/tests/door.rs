@@ -495,8 +495,16 @@ async fn errors_have_cloudstack_codes_and_texts() {
         signed(ADMIN_KEY, ADMIN_SECRET, &p)
     };
     let cases: Vec<(String, &str, u16, Option<u32>, &str)> = vec![
-        (q(&[("command", "createVolume")]), "createvolumeresponse", 432, Some(9999),
-         "The API createVolume is a CloudStack API that this server does not serve yet"),
+        (q(&[("command", "createVPC")]), "createvpcresponse", 432, Some(9999),
+         "The API createVPC is a CloudStack API that this server does not serve yet"),
+        (q(&[("command", "createVolume"), ("zoneid", "00000000-0000-4000-8000-00000000000f")]), "createvolumeresponse", 431, Some(4350),
+         "At least one of disk Offering ID or snapshot ID must be passed whilst creating volume"),
+        (q(&[("command", "createVolume"), ("diskofferingid", "00000000-0000-4000-8000-00000000000f")]), "createvolumeresponse", 431, Some(9999),
+         "Unable to execute API command createvolume due to missing parameter zoneid"),
+        (q(&[("command", "detachVolume"), ("deviceid", "1")]), "detachvolumeresponse", 431, Some(4350),
+         "Please provide either a volume id, or a tuple(device id, instance id)"),
+        (q(&[("command", "attachVolume"), ("id", "00000000-0000-4000-8000-00000000000f")]), "attachvolumeresponse", 431, Some(9999),
+         "Unable to execute API command attachvolume due to missing parameter virtualmachineid"),
         (q(&[("command", "listTemplates")]), "listtemplatesresponse", 431, Some(9999),
          "Unable to execute API command listtemplates due to missing parameter templatefilter"),
         (q(&[("command", "listZones"), ("id", "00000000-0000-4000-8000-00000000000f")]), "listzonesresponse", 431, Some(9999),

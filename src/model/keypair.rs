@@ -91,6 +91,15 @@ fn colon_hex(bytes: &[u8]) -> String {
         .join(":")
 }
 
+/// The MD5 fingerprint of an OpenSSH public key line, in colon hex (`ssh-keygen -E md5`): the
+/// one CloudStack shows and its clients compute. `None` if the line does not decode.
+pub fn openssh_md5_fingerprint(public_key: &str) -> Option<String> {
+    let blob = STANDARD
+        .decode(public_key.split_whitespace().nth(1)?)
+        .ok()?;
+    Some(colon_hex(&Md5::digest(&blob)))
+}
+
 fn put_string(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
     out.extend_from_slice(bytes);
@@ -352,6 +361,19 @@ pub async fn delete(db: &mut AnyConnection, pair: &KeyPair) -> CoreResult<()> {
 #[allow(clippy::unwrap_used)] // tests fail loudly
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_md5_fingerprint_is_ssh_keygens() {
+        // `ssh-keygen -E md5 -lf` of this key.
+        let line =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGATO2/H34GxDoie05eKteDb8N4yScKEpRNYdvLYsQK/ \
+                    golden@cirrus";
+        assert_eq!(
+            openssh_md5_fingerprint(line).as_deref(),
+            Some("0c:3b:a2:12:cd:15:58:ec:8f:5d:ff:38:08:54:91:1c")
+        );
+        assert_eq!(openssh_md5_fingerprint("ssh-rsa !!!"), None);
+    }
 
     #[test]
     fn made_keys_read_back_with_the_same_fingerprint_kind() {

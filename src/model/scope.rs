@@ -512,15 +512,16 @@ pub struct JobEntry {
 }
 
 /// Orchestrator jobs (labelled with their API command when one was recorded) and the API jobs
-/// that ended when they were made, as one table `x`.
+/// no orchestrator job backs (ended when they were made, or run by a door), as one table `x`.
 const JOBS_FROM: &str = " FROM (\
      SELECT j.id, COALESCE(n.command, '') AS command, j.kind, j.instance_id, j.account_id, \
      j.user_id, j.state, j.error_code, j.error_text, j.created_ms, j.finished_ms \
      FROM jobs j LEFT JOIN api_jobs n ON n.id = j.id \
      UNION ALL \
      SELECT n.id, n.command, '' AS kind, n.instance_id, n.account_id, n.user_id, \
-     'succeeded' AS state, NULL AS error_code, NULL AS error_text, n.created_ms, \
-     n.created_ms AS finished_ms FROM api_jobs n WHERE n.backed = 0\
+     n.state, n.error_code, n.error_text, n.created_ms, \
+     CASE WHEN n.state = 'running' THEN NULL ELSE COALESCE(n.finished_ms, n.created_ms) END \
+     AS finished_ms FROM api_jobs n WHERE n.backed = 0\
      ) x JOIN accounts a ON a.id = x.account_id JOIN domains d ON d.id = a.domain_id";
 
 /// One page of the jobs that match (newest first), and how many match in all.

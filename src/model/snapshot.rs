@@ -48,6 +48,8 @@ pub struct SnapshotRow {
     pub description: String,
     pub created_ms: i64,
     pub updated_ms: i64,
+    /// The name it was given (the native door's), if any.
+    pub name: Option<String>,
 }
 
 /// A snapshot with its owner's number and zone name.
@@ -73,6 +75,7 @@ pub struct NewSnapshot {
     pub zone_id: String,
     pub size_gib: i64,
     pub description: String,
+    pub name: Option<String>,
 }
 
 pub async fn insert(db: &mut AnyConnection, s: &NewSnapshot) -> VolumeResult<SnapshotRow> {
@@ -95,12 +98,13 @@ pub async fn insert(db: &mut AnyConnection, s: &NewSnapshot) -> VolumeResult<Sna
         description: s.description.clone(),
         created_ms: now,
         updated_ms: now,
+        name: s.name.clone(),
     };
     sqlx::query(
         "INSERT INTO snapshots (id, ec2_id, account_id, volume_id, volume_ec2_id, volume_kind, \
          zone_id, size_gib, state, progress, state_message, bucket, object_key, stored_bytes, \
-         description, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-         $11, $12, $13, $14, $15, $16, $17)",
+         description, created_ms, updated_ms, name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+         $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
     )
     .bind(&row.id)
     .bind(&row.ec2_id)
@@ -119,6 +123,7 @@ pub async fn insert(db: &mut AnyConnection, s: &NewSnapshot) -> VolumeResult<Sna
     .bind(&row.description)
     .bind(row.created_ms)
     .bind(row.updated_ms)
+    .bind(&row.name)
     .execute(&mut *db)
     .await?;
     Ok(row)
@@ -203,6 +208,16 @@ pub async fn visible(
         }
     };
     Ok(rows)
+}
+
+/// One snapshot with its names, whoever owns it.
+pub async fn listing_of(db: &AnyPool, id: &str) -> VolumeResult<Option<SnapshotListing>> {
+    Ok(
+        sqlx::query_as::<_, SnapshotListing>(&format!("{LISTING} WHERE s.id = $1"))
+            .bind(id)
+            .fetch_optional(db)
+            .await?,
+    )
 }
 
 /// Records the end of a snapshot's copy.

@@ -402,6 +402,16 @@ pub async fn list(db: &AnyPool, account_id: Option<&str>) -> VolumeResult<Vec<Vo
     Ok(rows)
 }
 
+/// One volume with its names, whoever owns it.
+pub async fn listing_of(db: &AnyPool, id: &str) -> VolumeResult<Option<VolumeListing>> {
+    Ok(
+        sqlx::query_as::<_, VolumeListing>(&format!("{LISTING} WHERE v.id = $1"))
+            .bind(id)
+            .fetch_optional(db)
+            .await?,
+    )
+}
+
 /// The volumes of the account's instances, for the instances' block device mappings.
 pub async fn attached_of_account(db: &AnyPool, account_id: &str) -> VolumeResult<Vec<VolumeRow>> {
     Ok(sqlx::query_as::<_, VolumeRow>(
@@ -452,6 +462,21 @@ pub async fn set_state(db: &mut AnyConnection, id: &str, state: VolumeState) -> 
     sqlx::query("UPDATE volumes SET state = $2, updated_ms = $3 WHERE id = $1")
         .bind(id)
         .bind(state.as_str())
+        .bind(now_ms())
+        .execute(&mut *db)
+        .await?;
+    Ok(())
+}
+
+/// Records the disk offering a volume now has (a resize to another offering).
+pub async fn set_disk_offering(
+    db: &mut AnyConnection,
+    id: &str,
+    disk_offering_id: &str,
+) -> VolumeResult<()> {
+    sqlx::query("UPDATE volumes SET disk_offering_id = $2, updated_ms = $3 WHERE id = $1")
+        .bind(id)
+        .bind(disk_offering_id)
         .bind(now_ms())
         .execute(&mut *db)
         .await?;

@@ -64,6 +64,8 @@ pub struct VolumeRequest {
 #[derive(Debug, Clone, Default)]
 pub struct SnapshotRequest {
     pub description: String,
+    /// Its own name (the native door's `name`).
+    pub name: Option<String>,
     pub tags: Vec<(String, String)>,
 }
 
@@ -742,6 +744,7 @@ impl Orchestrator {
                 zone_id: v.zone_id.clone(),
                 size_gib: v.size_gib,
                 description: req.description.clone(),
+                name: req.name.clone(),
             },
         )
         .await?;
@@ -915,6 +918,7 @@ impl Orchestrator {
                 zone_id: from.zone_id.clone(),
                 size_gib: from.size_gib,
                 description: req.description.clone(),
+                name: req.name.clone(),
             },
         )
         .await?;

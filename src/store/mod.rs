@@ -57,6 +57,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0011_s3_tagging.sql"),
     ),
     (
+        13,
+        "api_job_outcomes",
+        include_str!("migrations/0013_api_job_outcomes.sql"),
+    ),
+    (
         16,
         "instance_metadata",
         include_str!("migrations/0016_instance_metadata.sql"),

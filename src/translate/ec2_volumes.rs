@@ -25,7 +25,7 @@ use crate::orchestrator::volumes::{
 };
 
 /// A core message as a sentence: capitalised, with a full stop.
-fn sentence(m: &str) -> String {
+pub(crate) fn sentence(m: &str) -> String {
     let mut out: String = m
         .chars()
         .take(1)
@@ -623,12 +623,13 @@ impl Translator {
             .orchestrator
             .create_snapshot(
                 self.cloud.objects.clone(),
-                self.cloud.data_dir.join("tmp").join("snapshots"),
+                self.snapshot_scratch(),
                 self.account_scope(caller),
                 volume_id,
                 &SnapshotRequest {
                     description: req.description.clone(),
                     tags: from_tags(&req.tags),
+                    name: None,
                 },
             )
             .await
@@ -678,6 +679,7 @@ impl Translator {
                 &SnapshotRequest {
                     description: req.description.clone(),
                     tags: from_tags(&req.tags),
+                    name: None,
                 },
             )
             .await

@@ -647,13 +647,19 @@ fn network_view(
     }
 }
 
+/// A key pair's fingerprint as CloudStack shows it: the MD5 of its OpenSSH key (the EC2 door
+/// shows EC2's kind, kept in the row), which Ansible compares to find a key unchanged.
+fn native_fingerprint(k: &keypair::KeyPair) -> String {
+    keypair::openssh_md5_fingerprint(&k.public_key).unwrap_or_else(|| k.fingerprint.clone())
+}
+
 fn key_pair_view(dir: &Directory, k: keypair::KeyPair) -> wire::SshKeyPair {
     let account = dir.account(&k.account_id);
     let domain = dir.domain_of_account(&k.account_id);
     wire::SshKeyPair {
+        fingerprint: native_fingerprint(&k),
         id: k.id,
         name: k.name,
-        fingerprint: k.fingerprint,
         privatekey: None,
         account: account.map(|a| a.name.clone()).unwrap_or_default(),
         domainid: domain.map(|d| d.id.clone()).unwrap_or_default(),
@@ -703,8 +709,15 @@ fn job_command(e: &JobEntry) -> Option<JobCommand> {
     })
 }
 
-/// The CloudStack error code a failed job reports, from the orchestrator's failure code.
+/// The CloudStack error code a failed job reports: the door's own code of a job it ran, else
+/// from the orchestrator's failure code.
 fn failure_code(code: Option<&str>) -> ErrorCode {
+    if let Some(own) = code
+        .and_then(|c| c.parse().ok())
+        .and_then(ErrorCode::from_number)
+    {
+        return own;
+    }
     match code.map(FailureCode::parse) {
         Some(FailureCode::InsufficientCapacity) => ErrorCode::InsufficientCapacity,
         Some(FailureCode::IncorrectState) => ErrorCode::ParamError,
@@ -779,20 +792,32 @@ impl Translator {
         Ok(rows.into_iter().next())
     }
 
-    /// The instance `id` if the caller may act on it: a user on its own account's, a domain
-    /// admin on those of its domain tree, the root admin on any.
+    /// The instance `id` (unknown if there is none) and whether the caller reaches it: a user
+    /// its own account's, a domain admin those of its domain tree, the root admin any.
+    async fn instance_in_reach(
+        &self,
+        caller: &Caller,
+        param: &'static str,
+        id: &str,
+    ) -> Result<(InstanceView, bool), PortError> {
+        let v = self
+            .instance_view(id)
+            .await?
+            .ok_or_else(|| unknown(param, id))?;
+        let dir = self.directory().await?;
+        let reached = dir.admits(&caller_tree(caller), &v.account_id);
+        Ok((v, reached))
+    }
+
+    /// The instance `id` if the caller may act on it (see [`Self::instance_in_reach`]).
     async fn actionable(
         &self,
         caller: &Caller,
         param: &'static str,
         id: &str,
     ) -> Result<InstanceView, PortError> {
-        let v = self
-            .instance_view(id)
-            .await?
-            .ok_or_else(|| unknown(param, id))?;
-        let dir = self.directory().await?;
-        if !dir.admits(&caller_tree(caller), &v.account_id) {
+        let (v, reached) = self.instance_in_reach(caller, param, id).await?;
+        if !reached {
             return Err(PortError::PermissionDenied(format!(
                 "Account {} does not have permission to operate on instance {id}",
                 caller.account_name
@@ -849,6 +874,18 @@ impl Translator {
                 e.id
             ))
         })?;
+        if let Some((status, completed_ms)) = self.volume_job_status(command, &e).await? {
+            return Ok(JobView {
+                id: e.id,
+                account_id: e.account_id,
+                user_id: e.user_id,
+                command,
+                instance_id: e.instance_id,
+                status,
+                created_ms: e.created_ms,
+                completed_ms,
+            });
+        }
         let status = match e.state.as_str() {
             "queued" | "running" => JobStatus::Pending,
             "failed" => JobStatus::Failed {
@@ -922,7 +959,8 @@ impl Translator {
                         | JobCommand::AuthorizeSecurityGroupIngress
                         | JobCommand::AuthorizeSecurityGroupEgress
                         | JobCommand::RevokeSecurityGroupIngress
-                        | JobCommand::RevokeSecurityGroupEgress,
+                        | JobCommand::RevokeSecurityGroupEgress
+                        | JobCommand::DeleteSnapshot,
                     )
                     | (None, _) => None,
                     (Some(id), _) => match self.instance_view(id).await? {
@@ -2333,7 +2371,8 @@ impl NativePort for Translator {
             .await
             .map_err(port_error)?;
         check_known("id", Some(&req.id), &known, |o| &o.id)?;
-        // LIMITATION: there are no volumes yet, so no disk offering is ever in use.
+        // As in CloudStack, an offering in use goes too: the volumes made from it keep its id
+        // (CloudStack keeps the removed offering's row; here listVolumes still shows the id).
         write_tx!(self, |tx| offering_admin::delete_disk_offering(
             &mut tx, &req.id
         )
@@ -2707,7 +2746,7 @@ impl NativePort for Translator {
                 pairs
                     .into_iter()
                     .filter(|k| same_name(req.name.as_ref(), &k.name))
-                    .filter(|k| same(req.fingerprint.as_ref(), &k.fingerprint))
+                    .filter(|k| same(req.fingerprint.as_ref(), &native_fingerprint(k)))
                     .filter(|k| keyword_matches(req.keyword.as_deref(), &[&k.name]))
                     .map(|k| key_pair_view(&dir, k)),
             );
@@ -2826,6 +2865,38 @@ impl NativePort for Translator {
         req: &cirrus_native::volumes::ListVolumes,
     ) -> Result<Listing<cirrus_native::volumes::Snapshot>, PortError> {
         self.native_snapshots(caller, req).await
+    }
+
+    async fn create_volume(
+        &self,
+        caller: &Caller,
+        req: &cirrus_native::volumes::CreateVolume,
+    ) -> Result<(String, String), PortError> {
+        self.native_create_volume(caller, req).await
+    }
+
+    async fn volume_job(
+        &self,
+        caller: &Caller,
+        req: &cirrus_native::volumes::VolumeJob,
+    ) -> Result<String, PortError> {
+        self.native_volume_job(caller, req).await
+    }
+
+    async fn delete_volume(&self, caller: &Caller, req: &ById) -> Result<(), PortError> {
+        self.native_delete_volume(caller, req).await
+    }
+
+    async fn create_snapshot(
+        &self,
+        caller: &Caller,
+        req: &cirrus_native::volumes::CreateSnapshot,
+    ) -> Result<(String, String), PortError> {
+        self.native_create_snapshot(caller, req).await
+    }
+
+    async fn delete_snapshot(&self, caller: &Caller, req: &ById) -> Result<String, PortError> {
+        self.native_delete_snapshot(caller, req).await
     }
 
     async fn list_tags(
