@@ -90,6 +90,7 @@ impl Translator {
             hypervisor: Hypervisor::Kvm.as_str().to_owned(),
             is_public: req.is_public,
             is_featured: req.is_featured,
+            ..NewTemplate::default()
         };
         let source = Source::Url {
             url: req.url.clone(),
