@@ -195,7 +195,16 @@ impl Translator {
         };
         let template = template.ok_or_else(not_found)?;
         if template.account_id != caller.account_id {
-            return Err(if template.is_public() || caller.is_admin {
+            let mut conn = self.cloud.store.pool.acquire().await.map_err(store)?;
+            let visible = template::launchable_by(
+                &mut conn,
+                &template,
+                &caller.account_id,
+                &caller.account_number,
+            )
+            .await
+            .map_err(core)?;
+            return Err(if visible || caller.is_admin {
                 Ec2Error::new(
                     Code::UnauthorizedOperation,
                     format!("You are not the owner of the image {image_id}, so you may not deregister it."),
