@@ -102,6 +102,11 @@ pub(crate) fn job_json(job: &JobView) -> Result<AsyncJob, ApiError> {
             o.insert("securitygroup".into(), to_value(group.as_ref())?);
             (1, 0, Some(Value::Object(o)))
         }
+        JobStatus::Succeeded(JobOutcome::Template(template)) => {
+            let mut o = Map::new();
+            o.insert("template".into(), to_value(template.as_ref())?);
+            (1, 0, Some(Value::Object(o)))
+        }
         JobStatus::Succeeded(JobOutcome::VirtualMachine(vm)) => {
             let mut o = Map::new();
             o.insert("virtualmachine".into(), to_value(vm.as_ref())?);
@@ -233,6 +238,28 @@ pub(crate) async fn run<P: NativePort + ?Sized>(
             let id = args.string("id").unwrap_or_default();
             let job = port.delete_template(caller, &id).await.map_err(fail)?;
             submitted(None, job)
+        }
+        Command::CreateTemplate => {
+            let req = crate::templates::CreateTemplate::decode(args)?;
+            let (id, job) = port.create_template(caller, &req).await.map_err(fail)?;
+            submitted(Some(id), job)
+        }
+        Command::UpdateTemplatePermissions => {
+            let req = crate::templates::UpdateTemplatePermissions::decode(args)?;
+            port.update_template_permissions(caller, &req)
+                .await
+                .map_err(fail)?;
+            success()
+        }
+        Command::ListTemplatePermissions => {
+            let id = args.string("id").unwrap_or_default();
+            single(
+                spec,
+                &port
+                    .list_template_permissions(caller, &id)
+                    .await
+                    .map_err(fail)?,
+            )
         }
         Command::ListOsTypes => {
             let req = ListNamed::decode(args)?;

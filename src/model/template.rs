@@ -70,20 +70,39 @@ pub async fn list_visible(db: &AnyPool, account_id: &str) -> CoreResult<Vec<Temp
     .await?)
 }
 
-/// Whether the account (by id and number) may launch the template.
+/// Whether the account may launch the template.
 pub async fn launchable_by(
     db: &mut AnyConnection,
     t: &Template,
     account_id: &str,
-    account_number: &str,
 ) -> CoreResult<bool> {
     if t.account_id == account_id || t.is_public() {
         return Ok(true);
     }
-    Ok(permissions(db, &t.id)
-        .await?
-        .iter()
-        .any(|g| g == account_number))
+    let shared: Option<(String,)> = sqlx::query_as(
+        "SELECT p.grantee FROM template_permissions p JOIN accounts a ON a.number = p.grantee \
+         WHERE p.template_id = $1 AND a.id = $2",
+    )
+    .bind(&t.id)
+    .bind(account_id)
+    .fetch_optional(db)
+    .await?;
+    Ok(shared.is_some())
+}
+
+/// The templates shared with the account (by its number), by id.
+pub async fn shared_with(
+    db: &AnyPool,
+    account_id: &str,
+) -> CoreResult<std::collections::HashSet<String>> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT p.template_id FROM template_permissions p JOIN accounts a \
+         ON a.number = p.grantee WHERE a.id = $1",
+    )
+    .bind(account_id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
 /// The account numbers a template is shared with, sorted.

@@ -196,14 +196,9 @@ impl Translator {
         let template = template.ok_or_else(not_found)?;
         if template.account_id != caller.account_id {
             let mut conn = self.cloud.store.pool.acquire().await.map_err(store)?;
-            let visible = template::launchable_by(
-                &mut conn,
-                &template,
-                &caller.account_id,
-                &caller.account_number,
-            )
-            .await
-            .map_err(core)?;
+            let visible = template::launchable_by(&mut conn, &template, &caller.account_id)
+                .await
+                .map_err(core)?;
             return Err(if visible || caller.is_admin {
                 Ec2Error::new(
                     Code::UnauthorizedOperation,
