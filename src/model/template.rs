@@ -183,7 +183,10 @@ pub async fn change_permissions(
 }
 
 /// The live template that records a snapshot, if any (its EC2 id).
-pub async fn using_snapshot(db: &mut AnyConnection, snapshot_id: &str) -> CoreResult<Option<String>> {
+pub async fn using_snapshot(
+    db: &mut AnyConnection,
+    snapshot_id: &str,
+) -> CoreResult<Option<String>> {
     let row: Option<(String,)> = sqlx::query_as(
         "SELECT ec2_id FROM templates WHERE snapshot_id = $1 AND state <> 'deleted' \
          ORDER BY created_ms LIMIT 1",

@@ -155,8 +155,8 @@ impl Orchestrator {
         snapshot_id: &str,
     ) -> VolumeResult<Template> {
         let mut conn = self.store.pool.acquire().await?;
-        let s = snapshot::usable(&mut conn, &req.account_id, &req.account_number, snapshot_id)
-            .await?;
+        let s =
+            snapshot::usable(&mut conn, &req.account_id, &req.account_number, snapshot_id).await?;
         drop(conn);
         if s.state != SnapshotState::Completed.as_str() {
             return Err(incorrect("snapshot", &s.ec2_id, &s.state, "completed"));

@@ -320,10 +320,12 @@ impl Ec2Port for Translator {
         )
         .await
         .map_err(port_error)?;
-        let mut grants =
-            crate::model::template::permissions_of_account(&self.cloud.store.pool, &caller.account_id)
-                .await
-                .map_err(port_error)?;
+        let mut grants = crate::model::template::permissions_of_account(
+            &self.cloud.store.pool,
+            &caller.account_id,
+        )
+        .await
+        .map_err(port_error)?;
         Ok(templates
             .into_iter()
             .map(|t| {

@@ -115,7 +115,10 @@ fn root_mapping(
             )));
         }
     }
-    if let Some(r) = root.as_ref().filter(|r| r.iops.is_some() || r.throughput.is_some()) {
+    if let Some(r) = root
+        .as_ref()
+        .filter(|r| r.iops.is_some() || r.throughput.is_some())
+    {
         return Err(unsupported(&format!(
             "The root mapping of {} may not set Iops or Throughput on an image.",
             r.device
@@ -461,8 +464,14 @@ mod tests {
         let cases: &[(&[(&str, &str)], &str)] = &[
             (&[("Architecture", "arm64")], "UnsupportedOperation"),
             (&[("Architecture", "sparc")], "InvalidParameterValue"),
-            (&[("VirtualizationType", "paravirtual")], "UnsupportedOperation"),
-            (&[("ImageLocation", "b/manifest.xml")], "UnsupportedOperation"),
+            (
+                &[("VirtualizationType", "paravirtual")],
+                "UnsupportedOperation",
+            ),
+            (
+                &[("ImageLocation", "b/manifest.xml")],
+                "UnsupportedOperation",
+            ),
             (
                 &[
                     ("BlockDeviceMapping.2.DeviceName", "/dev/sdb"),

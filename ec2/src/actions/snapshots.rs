@@ -4,9 +4,7 @@
 
 use std::borrow::Cow;
 
-use super::common::{
-    returned_true, tags_for, take_permission_change, take_tag_specs, write_tags,
-};
+use super::common::{returned_true, tags_for, take_permission_change, take_tag_specs, write_tags};
 use super::volumes::check_volume_id;
 use super::{answer, Request};
 use crate::error::{Code, Ec2Error, Resource};
