@@ -11,14 +11,13 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import re
-import subprocess
 import uuid
 
 import botocore.exceptions
 import pytest
 
-from harness import Server, boto3_client, run_cirrus
+import harness
+from harness import Server, boto3_client, new_account
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -55,14 +54,10 @@ def error_of(call, **kw):
     return err["Error"]["Code"], err["ResponseMetadata"]["HTTPStatusCode"]
 
 
-def aws(srv, *args):
-    env = dict(os.environ)
-    env["AWS_CONFIG_FILE"] = str(srv.file("aws/config"))
-    env["AWS_SHARED_CREDENTIALS_FILE"] = str(srv.file("aws/credentials"))
-    p = subprocess.run(["aws", "ec2", *args, "--output", "json"], env=env, capture_output=True,
-                       text=True, timeout=120)
-    assert p.returncode == 0, p.stderr
-    return json.loads(p.stdout) if p.stdout.strip() else None
+def aws(srv, home, *args):
+    r = harness.aws(srv, home, "ec2", *args)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout) if r.stdout.strip() else None
 
 
 def launch(ec2, ami):
@@ -98,50 +93,42 @@ def image_count(ec2):
 
 
 def other_account(srv):
-    """A new user account of its own, through `cirrus admin`; its EC2 client and number."""
-    name = unique("dev")
-
-    def admin(*args):
-        r = run_cirrus("admin", "--data-dir", str(srv.data_dir), *args)
-        assert r.returncode == 0, f"cirrus admin {' '.join(args)}: {r.stderr}"
-        return r.stdout
-
-    admin("account", "create", name, "--role", "user")
-    admin("user", "create", f"{name}-u", "--account", name)
-    key = admin("key", "create", "--user", f"{name}-u")
-    client = boto3_client(srv, "ec2", re.search(r"access_key: (\S+)", key).group(1),
-                          re.search(r"secret_key: (\S+)", key).group(1))
-    sts = boto3_client(srv, "sts", re.search(r"access_key: (\S+)", key).group(1),
-                       re.search(r"secret_key: (\S+)", key).group(1))
-    return client, sts.get_caller_identity()["Account"]
+    """A new user account of its own; its EC2 client and number."""
+    _, key, secret = new_account(srv)
+    sts = boto3_client(srv, "sts", key, secret)
+    return boto3_client(srv, "ec2", key, secret), sts.get_caller_identity()["Account"]
 
 
-def test_the_create_image_walk_with_the_cli(srv, ec2, base_ami):
+def test_the_create_image_walk_with_the_cli(srv, ec2, base_ami, tmp_path):
     i = launch(ec2, base_ami)
+
+    def cli(*args):
+        return aws(srv, tmp_path, *args)
+
     name = unique("web")
-    made = aws(srv, "create-image", "--instance-id", i, "--name", name,
+    made = cli("create-image", "--instance-id", i, "--name", name,
                "--description", "from the cli", "--no-reboot", "--tag-specifications",
                "ResourceType=image,Tags=[{Key=role,Value=web}]",
                "ResourceType=snapshot,Tags=[{Key=role,Value=web-root}]")
     ami = made["ImageId"]
-    aws(srv, "wait", "image-available", "--image-ids", ami)
-    got = aws(srv, "describe-images", "--image-ids", ami)["Images"][0]
+    cli("wait", "image-available", "--image-ids", ami)
+    got = cli("describe-images", "--image-ids", ami)["Images"][0]
     assert got["State"] == "available" and got["Name"] == name
     assert got["Description"] == "from the cli"
     assert got["Tags"] == [{"Key": "role", "Value": "web"}]
     root = got["BlockDeviceMappings"][0]
     assert root["DeviceName"] == got["RootDeviceName"]
     snap = root["Ebs"]["SnapshotId"]
-    s = aws(srv, "describe-snapshots", "--snapshot-ids", snap)["Snapshots"][0]
+    s = cli("describe-snapshots", "--snapshot-ids", snap)["Snapshots"][0]
     assert s["Description"] == f"Created by CreateImage({i}) for {ami}"
     assert s["State"] == "completed" and s["Tags"] == [{"Key": "role", "Value": "web-root"}]
     assert root["Ebs"]["VolumeSize"] == s["VolumeSize"]
 
     # An instance of the new image runs (on simulated hosts, as its source did).
-    run = aws(srv, "run-instances", "--image-id", ami, "--instance-type", "t3.micro")
+    run = cli("run-instances", "--image-id", ami, "--instance-type", "t3.micro")
     new = run["Instances"][0]["InstanceId"]
-    aws(srv, "wait", "instance-running", "--instance-ids", new)
-    inst = aws(srv, "describe-instances", "--instance-ids", new)
+    cli("wait", "instance-running", "--instance-ids", new)
+    inst = cli("describe-instances", "--instance-ids", new)
     assert inst["Reservations"][0]["Instances"][0]["ImageId"] == ami
 
     # A stopped instance makes an image too; a terminated one does not.

@@ -7,12 +7,11 @@ ones EC2 reads as launch permissions."""
 
 from __future__ import annotations
 
-import re
 import uuid
 
 import pytest
 
-from harness import boto3_client, native_request, run_cirrus
+from harness import boto3_client, native_request, new_account
 
 pytestmark = pytest.mark.timeout(300)
 FAST = {"Delay": 1, "MaxAttempts": 30}
@@ -43,22 +42,6 @@ def deploy(cs, template):
                     if o["name"] == "t3.micro")["id"]
     return cs.deployVirtualMachine(zoneid=zone, serviceofferingid=offering,
                                    templateid=template)["virtualmachine"]
-
-
-def account(server):
-    """A new user account through `cirrus admin`: its name and its (key, secret)."""
-    name = f"dev{uuid.uuid4().hex[:6]}"
-
-    def admin(*args):
-        r = run_cirrus("admin", "--data-dir", str(server.data_dir), *args)
-        assert r.returncode == 0, r.stderr
-        return r.stdout
-
-    admin("account", "create", name, "--role", "user")
-    admin("user", "create", f"{name}-u", "--account", name)
-    out = admin("key", "create", "--user", f"{name}-u")
-    return name, (re.search(r"access_key: (\S+)", out).group(1),
-                  re.search(r"secret_key: (\S+)", out).group(1))
 
 
 def test_create_template_deploy_and_share(server):
@@ -93,8 +76,8 @@ def test_create_template_deploy_and_share(server):
         assert child["state"] == "Running" and child["templateid"] == template
 
     # Shared with one account of the domain: it lists and deploys it; a third does not.
-    friend, (fkey, fsecret) = account(server)
-    _, (skey, ssecret) = account(server)
+    friend, fkey, fsecret = new_account(server)
+    _, skey, ssecret = new_account(server)
     theirs, stranger = client(server, fkey, fsecret), client(server, skey, ssecret)
     assert cs.listTemplatePermissions(id=made["id"])["templatepermission"]["account"] == []
     assert cs.updateTemplatePermissions(id=made["id"], accounts=friend, op="add") == {

@@ -182,6 +182,22 @@ pub async fn change_permissions(
     Ok(())
 }
 
+/// The EC2 id of the account's live template of this name, if there is one.
+pub async fn named(
+    db: &mut AnyConnection,
+    account_id: &str,
+    name: &str,
+) -> CoreResult<Option<String>> {
+    let row: Option<(String,)> = sqlx::query_as(
+        "SELECT ec2_id FROM templates WHERE account_id = $1 AND name = $2 AND state <> 'deleted'",
+    )
+    .bind(account_id)
+    .bind(name)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|(id,)| id))
+}
+
 /// The live template that records a snapshot, if any (its EC2 id).
 pub async fn using_snapshot(
     db: &mut AnyConnection,

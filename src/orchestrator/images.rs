@@ -21,7 +21,7 @@ use crate::error::{CoreError, ResourceKind};
 use crate::model::instance::{self, InstanceState};
 use crate::model::snapshot::{self, SnapshotRow, SnapshotState};
 use crate::model::tag::{self, TaggedKind, TaggedResource};
-use crate::model::template::Template;
+use crate::model::template::{self, Template};
 use crate::model::volume::{self, VolumeError, VolumeResult};
 use crate::storage::templates::{NewTemplate, Prepared, Source, TemplateStore};
 use crate::storage::ObjectStore;
@@ -46,6 +46,9 @@ pub struct ImageRequest {
     /// No other live template of the owner may have the name (EC2's rule; CloudStack has none).
     pub unique_name: bool,
     /// The least root size, GiB; never less than the source's.
+    // LIMITATION: a larger root size is the template's size and its instances' root volumes'
+    // (as the doors show them), but a QEMU guest's disk keeps the image's virtual size: the
+    // linked clone is not grown at boot.
     pub min_size_gib: Option<i64>,
     pub root_device_name: Option<String>,
     pub root_volume_type: Option<String>,
@@ -106,14 +109,7 @@ async fn check_name(db: &mut AnyConnection, req: &ImageRequest) -> VolumeResult<
     if !req.unique_name {
         return Ok(());
     }
-    let taken: Option<(String,)> = sqlx::query_as(
-        "SELECT ec2_id FROM templates WHERE account_id = $1 AND name = $2 AND state <> 'deleted'",
-    )
-    .bind(&req.account_id)
-    .bind(&req.name)
-    .fetch_optional(&mut *db)
-    .await?;
-    match taken {
+    match template::named(db, &req.account_id, &req.name).await? {
         Some(_) => Err(VolumeError::Core(CoreError::AlreadyExists {
             kind: ResourceKind::Template,
             name: req.name.clone(),
@@ -183,6 +179,20 @@ impl Orchestrator {
             Some(&s.id),
         );
         let source = Source::Snapshot { id: s.id.clone() };
+        let t = self.make_template(templates, req, new, source).await?;
+        info!(image = %t.ec2_id, snapshot = %s.ec2_id, "image registered from a snapshot");
+        Ok(t)
+    }
+
+    /// Records a template of a snapshot or template in one transaction (its name checked
+    /// there) and starts copying its bytes.
+    async fn make_template(
+        &self,
+        templates: &Arc<TemplateStore>,
+        req: &ImageRequest,
+        new: NewTemplate,
+        source: Source,
+    ) -> VolumeResult<Template> {
         let prepared = templates
             .prepare(new, source, false, &req.description)
             .await?;
@@ -192,7 +202,6 @@ impl Orchestrator {
         tx.commit().await?;
         let t = prepared.template.clone();
         templates.start(prepared);
-        info!(image = %t.ec2_id, snapshot = %s.ec2_id, "image registered from a snapshot");
         Ok(t)
     }
 
@@ -323,15 +332,7 @@ impl Orchestrator {
         let from = Source::Template {
             id: source.id.clone(),
         };
-        let prepared = templates
-            .prepare(new, from, false, &req.description)
-            .await?;
-        let mut tx = self.store.begin_write().await?;
-        check_name(&mut tx, req).await?;
-        insert(&mut tx, &prepared, req).await?;
-        tx.commit().await?;
-        let t = prepared.template.clone();
-        templates.start(prepared);
+        let t = self.make_template(templates, req, new, from).await?;
         info!(image = %t.ec2_id, source = %source.ec2_id, "image copy started");
         Ok(t)
     }

@@ -316,17 +316,12 @@ fn create_image_snapshot(instance: &str, image: &str) -> String {
 impl Translator {
     /// Refuses a name one of the caller's live images has.
     async fn check_image_name(&self, caller: &Caller, name: &str) -> Result<(), Ec2Error> {
-        let taken: Option<(String,)> = sqlx::query_as(
-            "SELECT ec2_id FROM templates WHERE account_id = $1 AND name = $2 \
-             AND state <> 'deleted'",
-        )
-        .bind(&caller.account_id)
-        .bind(name)
-        .fetch_optional(&self.cloud.store.pool)
-        .await
-        .map_err(store)?;
-        match taken {
-            Some((by,)) => Err(name_in_use(name, &by)),
+        let mut conn = self.cloud.store.pool.acquire().await.map_err(store)?;
+        match template::named(&mut conn, &caller.account_id, name)
+            .await
+            .map_err(core)?
+        {
+            Some(by) => Err(name_in_use(name, &by)),
             None => Ok(()),
         }
     }
