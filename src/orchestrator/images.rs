@@ -132,6 +132,16 @@ async fn insert(db: &mut AnyConnection, p: &Prepared, req: &ImageRequest) -> Vol
     Ok(())
 }
 
+/// Refuses a root size smaller than what the image is made of.
+fn check_size(req: &ImageRequest, of: &str, size_gib: i64) -> VolumeResult<()> {
+    match req.min_size_gib.filter(|n| *n < size_gib) {
+        Some(n) => Err(VolumeError::InvalidParameter(format!(
+            "the root volume size {n} GiB is smaller than {of}, which is {size_gib} GiB"
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn incorrect(what: &'static str, id: &str, state: &str, wanted: &str) -> VolumeError {
     VolumeError::IncorrectState {
         what,
@@ -157,12 +167,7 @@ impl Orchestrator {
         if s.state != SnapshotState::Completed.as_str() {
             return Err(incorrect("snapshot", &s.ec2_id, &s.state, "completed"));
         }
-        if let Some(n) = req.min_size_gib.filter(|n| *n < s.size_gib) {
-            return Err(VolumeError::InvalidParameter(format!(
-                "the root volume size {n} GiB is smaller than the snapshot {}, which is {} GiB",
-                s.ec2_id, s.size_gib
-            )));
-        }
+        check_size(req, &format!("the snapshot {}", s.ec2_id), s.size_gib)?;
         let hypervisor = s.hypervisor.clone().ok_or_else(|| {
             VolumeError::InvalidParameter(format!(
                 "the snapshot '{}' does not record which hypervisor's disk it copied (it is \
@@ -262,6 +267,7 @@ impl Orchestrator {
             }
         };
         check_name(&mut tx, req).await?;
+        check_size(req, &format!("the volume {}", v.ec2_id), v.size_gib)?;
         let (hypervisor, os_type) = match &i {
             Some(i) => {
                 let t: Option<Template> = sqlx::query_as("SELECT * FROM templates WHERE id = $1")

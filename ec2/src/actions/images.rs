@@ -327,6 +327,7 @@ mod tests {
 
     const ME: &str = "111111111111";
     const OTHER: &str = "222222222222";
+    const FRIEND: &str = "333333333333";
 
     fn caller() -> Caller {
         Caller {
@@ -369,6 +370,8 @@ mod tests {
             key: "team".into(),
             value: "web".into(),
         });
+        tagged.launch_permissions.push(FRIEND.into());
+        tagged.snapshot_id = Some("snap-0000000000000000c".into());
         vec![
             i(
                 "ami-0000000000000000a",
@@ -408,6 +411,14 @@ mod tests {
             (&[("Owner.1", "amazon")], &[]),
             (&[("ExecutableBy.1", "all")], &["a"]),
             (&[("ExecutableBy.1", "self")], &["a", "b", "c"]),
+            (&[("ExecutableBy.1", FRIEND)], &["a", "c"]),
+            (
+                &[
+                    ("Filter.1.Name", "block-device-mapping.snapshot-id"),
+                    ("Filter.1.Value.1", "snap-0000000000000000c"),
+                ],
+                &["c"],
+            ),
             (&[("ImageId.1", "ami-0000000000000000b")], &["b"]),
             (
                 &[("Filter.1.Name", "name"), ("Filter.1.Value.1", "mine-?")],
