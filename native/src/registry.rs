@@ -382,6 +382,20 @@ const KEY_OWNER: &[ParamSpec] = &[
     param("domainid", Uuid, "The domain of that account"),
 ];
 
+/// Who may use a template besides its owner.
+const TEMPLATE_SHARING: &[ParamSpec] = &[
+    param(
+        "ispublic",
+        Boolean,
+        "True if every account may use the template",
+    ),
+    param(
+        "isfeatured",
+        Boolean,
+        "True if the template is featured (admins)",
+    ),
+];
+
 /// The parameters of a new user.
 const NEW_USER: &[ParamSpec] = &[
     required("username", Str, "The user name, unique in its domain"),
@@ -665,17 +679,8 @@ pub static COMMANDS: &[CommandSpec] = &[
                     "The image's checksum: {MD5}, {SHA-1}, {SHA-256} or {SHA-512} and the hex \
                      digest, or the bare digest",
                 ),
-                param(
-                    "ispublic",
-                    Boolean,
-                    "True if every account may use the template",
-                ),
-                param(
-                    "isfeatured",
-                    Boolean,
-                    "True if the template is featured (admins)",
-                ),
             ],
+            TEMPLATE_SHARING,
         ],
         object: "template",
         response: Template::FIELDS,
@@ -690,32 +695,25 @@ pub static COMMANDS: &[CommandSpec] = &[
         is_async: true,
         related: &["listTemplates", "queryAsyncJobResult"],
         access: Access::Anyone,
-        params: &[&[
-            required("name", Str, "The name of the template"),
-            param("displaytext", Str, "A description of the template"),
-            required("ostypeid", Uuid, "The ID of the template's OS type"),
-            param("snapshotid", Uuid, "The snapshot to make the template from"),
-            param(
-                "volumeid",
-                Uuid,
-                "The volume to make the template from (its virtual machine must be stopped)",
-            ),
-            param(
-                "virtualmachineid",
-                Uuid,
-                "The virtual machine of volumeid (bare-metal templates are not served)",
-            ),
-            param(
-                "ispublic",
-                Boolean,
-                "True if every account may use the template",
-            ),
-            param(
-                "isfeatured",
-                Boolean,
-                "True if the template is featured (admins)",
-            ),
-        ]],
+        params: &[
+            &[
+                required("name", Str, "The name of the template"),
+                param("displaytext", Str, "A description of the template"),
+                required("ostypeid", Uuid, "The ID of the template's OS type"),
+                param("snapshotid", Uuid, "The snapshot to make the template from"),
+                param(
+                    "volumeid",
+                    Uuid,
+                    "The volume to make the template from (its virtual machine must be stopped)",
+                ),
+                param(
+                    "virtualmachineid",
+                    Uuid,
+                    "The virtual machine of volumeid (bare-metal templates are not served)",
+                ),
+            ],
+            TEMPLATE_SHARING,
+        ],
         object: "template",
         response: Template::FIELDS,
     },
@@ -760,31 +758,24 @@ pub static COMMANDS: &[CommandSpec] = &[
         is_async: false,
         related: &["listTemplatePermissions", "listTemplates"],
         access: Access::Anyone,
-        params: &[&[
-            required("id", Uuid, "The ID of the template"),
-            param(
-                "accounts",
-                StringList,
-                "Account names in the owner's domain, comma-separated",
-            ),
-            param("op", Str, "add, remove or reset"),
-            param(
-                "ispublic",
-                Boolean,
-                "True if every account may use the template",
-            ),
-            param(
-                "isfeatured",
-                Boolean,
-                "True if the template is featured (admins)",
-            ),
-            param(
-                "isextractable",
-                Boolean,
-                "Accepted; templates are not downloadable",
-            ),
-            param("projectids", UuidList, "Projects (none exist)"),
-        ]],
+        params: &[
+            &[
+                required("id", Uuid, "The ID of the template"),
+                param(
+                    "accounts",
+                    StringList,
+                    "Account names in the owner's domain, comma-separated",
+                ),
+                param("op", Str, "add, remove or reset"),
+                param(
+                    "isextractable",
+                    Boolean,
+                    "Accepted; templates are not downloadable",
+                ),
+                param("projectids", UuidList, "Projects (none exist)"),
+            ],
+            TEMPLATE_SHARING,
+        ],
         object: "",
         response: Success::FIELDS,
     },

@@ -896,27 +896,16 @@ impl Orchestrator {
                 wanted: "completed".into(),
             });
         }
-        let s = snapshot::insert(
-            &mut tx,
-            &NewSnapshot {
-                account_id: account_id.to_owned(),
-                volume_id: from.volume_id.clone(),
-                volume_ec2_id: from.volume_ec2_id.clone(),
-                volume_kind: from.volume_kind.clone(),
-                zone_id: from.zone_id.clone(),
-                size_gib: from.size_gib,
-                description: req.description.clone(),
-            },
-        )
-        .await?;
-        if !req.tags.is_empty() {
-            let r = TaggedResource {
-                kind: TaggedKind::Snapshot,
-                id: s.id.clone(),
-                ec2_id: s.ec2_id.clone(),
-            };
-            tag::set(&mut tx, account_id, &[r], &req.tags).await?;
-        }
+        let new = NewSnapshot {
+            account_id: account_id.to_owned(),
+            volume_id: from.volume_id.clone(),
+            volume_ec2_id: from.volume_ec2_id.clone(),
+            volume_kind: from.volume_kind.clone(),
+            zone_id: from.zone_id.clone(),
+            size_gib: from.size_gib,
+            description: req.description.clone(),
+        };
+        let s = insert_tagged(&mut tx, &new, &req.tags).await?;
         tx.commit().await?;
         let key = format!("{}/{}", account_id, s.ec2_id);
         let copied = self.copy_object(objects, &from, &key).await;
@@ -975,6 +964,24 @@ impl Orchestrator {
     }
 }
 
+/// Records a `pending` snapshot with its tags.
+async fn insert_tagged(
+    db: &mut AnyConnection,
+    new: &NewSnapshot,
+    tags: &[(String, String)],
+) -> VolumeResult<SnapshotRow> {
+    let s = snapshot::insert(db, new).await?;
+    if !tags.is_empty() {
+        let r = TaggedResource {
+            kind: TaggedKind::Snapshot,
+            id: s.id.clone(),
+            ec2_id: s.ec2_id.clone(),
+        };
+        tag::set(db, &new.account_id, &[r], tags).await?;
+    }
+    Ok(s)
+}
+
 /// A snapshot recorded in a transaction, whose bytes are still to be copied.
 #[derive(Debug, Clone)]
 pub struct SnapshotIntent {
@@ -999,27 +1006,16 @@ pub async fn snapshot_intent(
             wanted: "available or in-use".into(),
         });
     }
-    let s = snapshot::insert(
-        db,
-        &NewSnapshot {
-            account_id: v.account_id.clone(),
-            volume_id: v.id.clone(),
-            volume_ec2_id: v.ec2_id.clone(),
-            volume_kind: v.kind.clone(),
-            zone_id: v.zone_id.clone(),
-            size_gib: v.size_gib,
-            description: req.description.clone(),
-        },
-    )
-    .await?;
-    if !req.tags.is_empty() {
-        let r = TaggedResource {
-            kind: TaggedKind::Snapshot,
-            id: s.id.clone(),
-            ec2_id: s.ec2_id.clone(),
-        };
-        tag::set(db, &v.account_id, &[r], &req.tags).await?;
-    }
+    let new = NewSnapshot {
+        account_id: v.account_id.clone(),
+        volume_id: v.id.clone(),
+        volume_ec2_id: v.ec2_id.clone(),
+        volume_kind: v.kind.clone(),
+        zone_id: v.zone_id.clone(),
+        size_gib: v.size_gib,
+        description: req.description.clone(),
+    };
+    let s = insert_tagged(db, &new, &req.tags).await?;
     let attached = match &v.instance_id {
         Some(id) => Some(instance::get(db, id).await?.row),
         None => None,
