@@ -118,6 +118,23 @@ def run_cirrus(*args: str, timeout: float = 60, env: dict | None = None) -> Run:
     return Run(proc.returncode, proc.stdout, proc.stderr)
 
 
+def new_account(server: "Server", role: str = "user") -> tuple[str, str, str]:
+    """A new account with one user and an API key, made with `cirrus admin` on the server's data
+    directory: (account name, access key, secret key)."""
+    import uuid
+
+    name = f"acct{uuid.uuid4().hex[:8]}"
+    for args in (("account", "create", name, "--role", role),
+                 ("user", "create", f"{name}-u", "--account", name)):
+        r = run_cirrus("admin", "--data-dir", str(server.data_dir), *args)
+        assert r.returncode == 0, f"cirrus admin {' '.join(args)}: {r.stderr}"
+    r = run_cirrus("admin", "--data-dir", str(server.data_dir), "key", "create", "--user",
+                   f"{name}-u")
+    assert r.returncode == 0, r.stderr
+    return (name, re.search(r"access_key: (\S+)", r.stdout).group(1),
+            re.search(r"secret_key: (\S+)", r.stdout).group(1))
+
+
 _launches = itertools.count(1)
 
 

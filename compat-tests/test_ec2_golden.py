@@ -249,6 +249,7 @@ def run_scenario(server: Server, ec2) -> Recorder:
              Description="golden copy")["SnapshotId"]
     ec2.get_waiter("snapshot_completed").wait(SnapshotIds=[copy], WaiterConfig=FAST)
     c("DeleteSnapshot", SnapshotId=copy)
+    image_steps(ec2, c, iid, snap)
     ec2.get_waiter("volume_available").wait(VolumeIds=[vol], WaiterConfig=FAST)
     c("DeleteVolume", VolumeId=vol)
 
@@ -295,6 +296,30 @@ def run_scenario(server: Server, ec2) -> Recorder:
     c("DeleteSubnet", SubnetId=ns)
     c("DeleteVpc", VpcId=nv)
     return r
+
+
+def image_steps(ec2, c, iid: str, snap: str):
+    """An image of the running instance, its launch permissions, a copy, an image registered
+    from the snapshot, and all three deregistered."""
+    ami = c("CreateImage", InstanceId=iid, Name="golden-image", Description="golden image",
+            TagSpecifications=[{"ResourceType": "image",
+                                "Tags": [{"Key": "Name", "Value": "golden"}]}])["ImageId"]
+    ec2.get_waiter("image_available").wait(ImageIds=[ami], WaiterConfig=FAST)
+    c("ModifyImageAttribute", ImageId=ami,
+      LaunchPermission={"Add": [{"UserId": "123456789012"}, {"Group": "all"}]})
+    c("DescribeImageAttribute", ImageId=ami, Attribute="launchPermission")
+    c("ResetImageAttribute", ImageId=ami, Attribute="launchPermission")
+    copy = c("CopyImage", SourceImageId=ami, SourceRegion=ec2.meta.region_name,
+             Name="golden-copy", Description="golden copy", ClientToken="golden-copy-1")[
+        "ImageId"]
+    registered = c("RegisterImage", Name="golden-registered", Architecture="x86_64",
+                   RootDeviceName="/dev/xvda", VirtualizationType="hvm", EnaSupport=True,
+                   BlockDeviceMappings=[{"DeviceName": "/dev/xvda",
+                                         "Ebs": {"SnapshotId": snap, "VolumeSize": 2}}])[
+        "ImageId"]
+    ec2.get_waiter("image_available").wait(ImageIds=[copy, registered], WaiterConfig=FAST)
+    for image in (ami, copy, registered):
+        ec2.deregister_image(ImageId=image)
 
 
 def import_steps(server: Server, ec2, c):

@@ -1,6 +1,7 @@
 """The main job end to end on real QEMU guests (the README's walk-through): an image uploaded
-through S3 and imported with `aws ec2 import-image`, launched, watched on its console, stopped,
-started and terminated with the AWS CLI; a template registered by URL with `cs`, deployed and
+through S3 and imported with `aws ec2 import-image`, launched, watched on its console, imaged
+while it runs (one instance of that image booted too), stopped, started and terminated with the
+AWS CLI; a template registered by URL with `cs`, deployed and
 destroyed, its console read through EC2. Then the faults: a URL that 404s, a file that is not a
 disk image, a metadata URL, a guest that cannot boot and a host that is full, each a clear
 failure through both doors with nothing left behind.
@@ -151,6 +152,7 @@ def test_the_aws_walk_import_launch_console_stop_start_terminate(qemu_server, ho
     wait_for("the guest's console line", lambda: line in console(s, home, instance_id),
              CONSOLE_BUDGET)
     print(f"console line {time.monotonic() - started:.1f} s after run-instances (TCG or KVM)")
+    image_of_running_guest_boots(s, home, instance_id)
 
     cli(s, home, "ec2", "stop-instances", "--instance-ids", instance_id)
     cli(s, home, "ec2", "wait", "instance-stopped", "--instance-ids", instance_id)
@@ -161,6 +163,30 @@ def test_the_aws_walk_import_launch_console_stop_start_terminate(qemu_server, ho
     cli(s, home, "ec2", "terminate-instances", "--instance-ids", instance_id)
     cli(s, home, "ec2", "wait", "instance-terminated", "--instance-ids", instance_id)
     no_leftovers(s)
+
+
+def image_of_running_guest_boots(s, home, instance_id):
+    """CreateImage of a running guest (its root disk backed up by QEMU), then one instance of
+    the new image, up on its console, terminated."""
+    made = cli(s, home, "ec2", "create-image", "--instance-id", instance_id, "--name",
+               "walk-image", "--description", "image of the walk's guest")
+    image_id = made["ImageId"]
+
+    def available():
+        i = cli(s, home, "ec2", "describe-images", "--image-ids", image_id)["Images"][0]
+        assert i["State"] in ("pending", "available"), i.get("StateReason")
+        return i if i["State"] == "available" else None
+
+    image = wait_for("the image of the running guest", available, IMPORT_BUDGET)
+    assert image["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"].startswith("snap-")
+    run = cli(s, home, "ec2", "run-instances", "--image-id", image_id, "--instance-type",
+              "t3.nano")
+    child = run["Instances"][0]["InstanceId"]
+    cli(s, home, "ec2", "wait", "instance-running", "--instance-ids", child)
+    wait_for("the console line of the image's instance",
+             lambda: f"cirrus-guest: up {child}" in console(s, home, child), CONSOLE_BUDGET)
+    cli(s, home, "ec2", "terminate-instances", "--instance-ids", child)
+    cli(s, home, "ec2", "wait", "instance-terminated", "--instance-ids", child)
 
 
 def ec2_instance_of(server, home, vm_id):

@@ -77,6 +77,10 @@ pub enum Code {
     AttachmentNotFound,
     /// `InvalidSnapshot.InUse`.
     SnapshotInUse,
+    /// `InvalidAMIName.Malformed`: an image name EC2 does not accept.
+    AmiNameMalformed,
+    /// `InvalidAMIID.Unavailable`: the image is pending, failed or deregistered.
+    ImageUnavailable,
     /// The codes of VPCs, subnets, gateways, route tables, ACLs and interfaces.
     Net(NetCode),
     // Authentication: 401.
@@ -168,6 +172,8 @@ impl Code {
             Self::VolumeInUse => "VolumeInUse",
             Self::AttachmentNotFound => "InvalidAttachment.NotFound",
             Self::SnapshotInUse => "InvalidSnapshot.InUse",
+            Self::AmiNameMalformed => "InvalidAMIName.Malformed",
+            Self::ImageUnavailable => "InvalidAMIID.Unavailable",
             Self::Net(n) => n.as_str(),
             Self::AuthFailure => "AuthFailure",
             Self::UnauthorizedOperation => "UnauthorizedOperation",
@@ -228,6 +234,8 @@ impl Code {
             | Self::VolumeInUse
             | Self::AttachmentNotFound
             | Self::SnapshotInUse
+            | Self::AmiNameMalformed
+            | Self::ImageUnavailable
             | Self::InsufficientFreeAddressesInSubnet
             | Self::Net(_) => S::BAD_REQUEST,
             Self::AuthFailure => S::UNAUTHORIZED,
@@ -387,6 +395,9 @@ mod tests {
             (Code::InternalError, 500),
             (Code::InsufficientInstanceCapacity, 500),
             (Code::InsufficientFreeAddressesInSubnet, 400),
+            (Code::AmiNameMalformed, 400),
+            (Code::ImageUnavailable, 400),
+            (Code::Duplicate(Resource::Image), 400),
         ];
         for (code, status) in cases {
             assert_eq!(code.status().as_u16(), status, "{code}");

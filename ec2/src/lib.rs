@@ -279,6 +279,48 @@ pub trait Ec2Port: Send + Sync + 'static {
         Err(not_served("DeregisterImage"))
     }
 
+    /// Registers an image whose root device is a snapshot; answers its id.
+    async fn register_image(
+        &self,
+        _caller: &Caller,
+        _snapshot_id: &str,
+        _image: &actions::image_create::NewImage,
+        _dry_run: bool,
+    ) -> Result<String, Ec2Error> {
+        Err(not_served("RegisterImage"))
+    }
+
+    /// Makes an image of an instance's root volume; answers its id (the image is pending).
+    async fn create_image(
+        &self,
+        _caller: &Caller,
+        _instance_id: &str,
+        _image: &actions::image_create::NewImage,
+        _dry_run: bool,
+    ) -> Result<String, Ec2Error> {
+        Err(not_served("CreateImage"))
+    }
+
+    /// Copies an image within this region; answers the copy's id.
+    async fn copy_image(
+        &self,
+        _caller: &Caller,
+        _req: &actions::image_create::CopyImage,
+    ) -> Result<String, Ec2Error> {
+        Err(not_served("CopyImage"))
+    }
+
+    /// Changes an image of the caller's: its launch permissions or its description.
+    async fn modify_image(
+        &self,
+        _caller: &Caller,
+        _image_id: &str,
+        _change: &actions::image_attributes::ImageChange,
+        _dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        Err(not_served("ModifyImageAttribute"))
+    }
+
     async fn vpcs(&self, _caller: &Caller) -> Result<Vec<Vpc>, Ec2Error> {
         Err(not_served("DescribeVpcs"))
     }

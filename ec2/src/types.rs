@@ -68,6 +68,16 @@ pub struct Image {
     pub root_device_name: String,
     /// Size of the root volume an instance of this image gets, GiB.
     pub root_size_gib: i64,
+    /// The root volume's type, e.g. `gp2`.
+    pub root_volume_type: String,
+    /// The snapshot the root volume is made from, if the image records one.
+    pub snapshot_id: Option<String>,
+    pub ena_support: bool,
+    /// Why the image failed, when it did.
+    pub state_reason: Option<String>,
+    /// Who else may launch it: account numbers, and `all` when it is public. Only the owner
+    /// reads this list; it is empty in another account's view.
+    pub launch_permissions: Vec<String>,
     pub tags: Vec<Tag>,
 }
 

@@ -82,6 +82,11 @@ impl Ec2Port for FakePort {
             created_ms: 0,
             root_device_name: "/dev/sda1".into(),
             root_size_gib: 8,
+            root_volume_type: "gp2".into(),
+            snapshot_id: None,
+            ena_support: true,
+            state_reason: None,
+            launch_permissions: vec!["all".into()],
             tags: vec![],
         }])
     }

@@ -91,6 +91,11 @@ pub(crate) fn job_json(job: &JobView) -> Result<AsyncJob, ApiError> {
         JobStatus::Succeeded(JobOutcome::SecurityGroup(group)) => {
             (1, 0, Some(keyed("securitygroup", group)?))
         }
+        JobStatus::Succeeded(JobOutcome::Template(template)) => {
+            let mut o = Map::new();
+            o.insert("template".into(), to_value(template.as_ref())?);
+            (1, 0, Some(Value::Object(o)))
+        }
         JobStatus::Succeeded(JobOutcome::VirtualMachine(vm)) => {
             (1, 0, Some(keyed("virtualmachine", vm)?))
         }
@@ -224,6 +229,28 @@ pub(crate) async fn run<P: NativePort + ?Sized>(
             let id = args.string("id").unwrap_or_default();
             let job = port.delete_template(caller, &id).await.map_err(fail)?;
             submitted(None, job)
+        }
+        Command::CreateTemplate => {
+            let req = crate::templates::CreateTemplate::decode(args)?;
+            let (id, job) = port.create_template(caller, &req).await.map_err(fail)?;
+            submitted(Some(id), job)
+        }
+        Command::UpdateTemplatePermissions => {
+            let req = crate::templates::UpdateTemplatePermissions::decode(args)?;
+            port.update_template_permissions(caller, &req)
+                .await
+                .map_err(fail)?;
+            success()
+        }
+        Command::ListTemplatePermissions => {
+            let id = args.string("id").unwrap_or_default();
+            single(
+                spec,
+                &port
+                    .list_template_permissions(caller, &id)
+                    .await
+                    .map_err(fail)?,
+            )
         }
         Command::ListOsTypes => {
             let req = ListNamed::decode(args)?;

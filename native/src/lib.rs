@@ -169,6 +169,7 @@ pub enum JobCommand {
     DeleteAccount,
     DisableAccount,
     DeleteTemplate,
+    CreateTemplate,
     AssociateIpAddress,
     DisassociateIpAddress,
     DisableStaticNat,
@@ -185,7 +186,7 @@ pub enum JobCommand {
 }
 
 impl JobCommand {
-    pub const ALL: [Self; 25] = [
+    pub const ALL: [Self; 26] = [
         Self::DeployVirtualMachine,
         Self::StartVirtualMachine,
         Self::StopVirtualMachine,
@@ -198,6 +199,7 @@ impl JobCommand {
         Self::DeleteAccount,
         Self::DisableAccount,
         Self::DeleteTemplate,
+        Self::CreateTemplate,
         Self::AssociateIpAddress,
         Self::DisassociateIpAddress,
         Self::DisableStaticNat,
@@ -228,6 +230,7 @@ impl JobCommand {
             Self::DeleteAccount => "deleteAccount",
             Self::DisableAccount => "disableAccount",
             Self::DeleteTemplate => "deleteTemplate",
+            Self::CreateTemplate => "createTemplate",
             Self::AssociateIpAddress => "associateIpAddress",
             Self::DisassociateIpAddress => "disassociateIpAddress",
             Self::DisableStaticNat => "disableStaticNat",
@@ -271,6 +274,9 @@ impl JobCommand {
             Self::DeleteTemplate => {
                 "org.apache.cloudstack.api.command.user.template.DeleteTemplateCmd"
             }
+            Self::CreateTemplate => {
+                "org.apache.cloudstack.api.command.user.template.CreateTemplateCmd"
+            }
             Self::AssociateIpAddress => {
                 "org.apache.cloudstack.api.command.user.address.AssociateIPAddrCmd"
             }
@@ -309,7 +315,7 @@ impl JobCommand {
             Self::CreateTags | Self::DeleteTags => None,
             Self::DeleteDomain => Some("Domain"),
             Self::DeleteAccount | Self::DisableAccount => Some("Account"),
-            Self::DeleteTemplate => Some("Template"),
+            Self::DeleteTemplate | Self::CreateTemplate => Some("Template"),
             Self::AssociateIpAddress | Self::DisassociateIpAddress | Self::DisableStaticNat => {
                 Some("IpAddress")
             }
@@ -339,6 +345,8 @@ pub enum JobOutcome {
     Volume(Box<volumes::Volume>),
     /// `{"snapshot": ...}`.
     Snapshot(Box<volumes::Snapshot>),
+    /// `{"template": ...}`.
+    Template(Box<types::Template>),
     /// `{"success": true}`.
     Success,
 }
@@ -449,6 +457,28 @@ pub trait NativePort: Send + Sync + 'static {
     /// Deletes a template: the job id.
     async fn delete_template(&self, _caller: &Caller, _id: &str) -> PortResult<String> {
         Err(PortError::NotImplemented("deleteTemplate"))
+    }
+    /// Starts making a template from a snapshot or a volume: (template id, job id).
+    async fn create_template(
+        &self,
+        _caller: &Caller,
+        _req: &templates::CreateTemplate,
+    ) -> PortResult<(String, String)> {
+        Err(PortError::NotImplemented("createTemplate"))
+    }
+    async fn update_template_permissions(
+        &self,
+        _caller: &Caller,
+        _req: &templates::UpdateTemplatePermissions,
+    ) -> PortResult<()> {
+        Err(PortError::NotImplemented("updateTemplatePermissions"))
+    }
+    async fn list_template_permissions(
+        &self,
+        _caller: &Caller,
+        _id: &str,
+    ) -> PortResult<types::TemplatePermission> {
+        Err(PortError::NotImplemented("listTemplatePermissions"))
     }
     async fn list_domains(
         &self,

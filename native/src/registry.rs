@@ -16,7 +16,7 @@ use crate::types::{
     Account, AsyncJob, Capability, Cluster, DiskOffering, Domain, Event, ForwardingRule, Host,
     Hypervisor, JobSubmitted, LoginResponse, LogoutResponse, Network, NetworkOffering, Nic, OsType,
     Pod, Project, PublicIpAddress, SecurityGroup, ServiceOffering, SshKeyPair, Success, Tag,
-    Template, User, UserKeys, VirtualMachine, VpcInfo, VpcOffering, Zone,
+    Template, TemplatePermission, User, UserKeys, VirtualMachine, VpcInfo, VpcOffering, Zone,
 };
 use crate::wire::WireObject;
 use crate::Role;
@@ -127,8 +127,11 @@ pub enum Command {
     ListDiskOfferings,
     ListTemplates,
     RegisterTemplate,
+    CreateTemplate,
     UpdateTemplate,
     DeleteTemplate,
+    UpdateTemplatePermissions,
+    ListTemplatePermissions,
     ListOsTypes,
     ListDomains,
     ListAccounts,
@@ -387,6 +390,20 @@ const KEY_OWNER: &[ParamSpec] = &[
         "The account of the key pair (admins; with domainid)",
     ),
     param("domainid", Uuid, "The domain of that account"),
+];
+
+/// Who may use a template besides its owner.
+const TEMPLATE_SHARING: &[ParamSpec] = &[
+    param(
+        "ispublic",
+        Boolean,
+        "True if every account may use the template",
+    ),
+    param(
+        "isfeatured",
+        Boolean,
+        "True if the template is featured (admins)",
+    ),
 ];
 
 /// The parameters of a new user.
@@ -672,17 +689,40 @@ pub static COMMANDS: &[CommandSpec] = &[
                     "The image's checksum: {MD5}, {SHA-1}, {SHA-256} or {SHA-512} and the hex \
                      digest, or the bare digest",
                 ),
+            ],
+            TEMPLATE_SHARING,
+        ],
+        object: "template",
+        response: Template::FIELDS,
+    },
+    CommandSpec {
+        name: "createTemplate",
+        command: Command::CreateTemplate,
+        description: "Creates a template from a volume snapshot, or from the root volume of a \
+                      stopped virtual machine (snapshotted first); the job ends when the \
+                      template is ready.",
+        since: "",
+        is_async: true,
+        related: &["listTemplates", "queryAsyncJobResult"],
+        access: Access::Anyone,
+        params: &[
+            &[
+                required("name", Str, "The name of the template"),
+                param("displaytext", Str, "A description of the template"),
+                required("ostypeid", Uuid, "The ID of the template's OS type"),
+                param("snapshotid", Uuid, "The snapshot to make the template from"),
                 param(
-                    "ispublic",
-                    Boolean,
-                    "True if every account may use the template",
+                    "volumeid",
+                    Uuid,
+                    "The volume to make the template from (its virtual machine must be stopped)",
                 ),
                 param(
-                    "isfeatured",
-                    Boolean,
-                    "True if the template is featured (admins)",
+                    "virtualmachineid",
+                    Uuid,
+                    "The virtual machine of volumeid (bare-metal templates are not served)",
                 ),
             ],
+            TEMPLATE_SHARING,
         ],
         object: "template",
         response: Template::FIELDS,
@@ -718,6 +758,48 @@ pub static COMMANDS: &[CommandSpec] = &[
         ]],
         object: "",
         response: Success::FIELDS,
+    },
+    CommandSpec {
+        name: "updateTemplatePermissions",
+        command: Command::UpdateTemplatePermissions,
+        description: "Shares a template with accounts of its owner's domain (op add, remove \
+                      or reset) or with every account (ispublic).",
+        since: "",
+        is_async: false,
+        related: &["listTemplatePermissions", "listTemplates"],
+        access: Access::Anyone,
+        params: &[
+            &[
+                required("id", Uuid, "The ID of the template"),
+                param(
+                    "accounts",
+                    StringList,
+                    "Account names in the owner's domain, comma-separated",
+                ),
+                param("op", Str, "add, remove or reset"),
+                param(
+                    "isextractable",
+                    Boolean,
+                    "Accepted; templates are not downloadable",
+                ),
+                param("projectids", UuidList, "Projects (none exist)"),
+            ],
+            TEMPLATE_SHARING,
+        ],
+        object: "",
+        response: Success::FIELDS,
+    },
+    CommandSpec {
+        name: "listTemplatePermissions",
+        command: Command::ListTemplatePermissions,
+        description: "Lists who may use a template besides its owner.",
+        since: "",
+        is_async: false,
+        related: &["updateTemplatePermissions"],
+        access: Access::Anyone,
+        params: &[&[required("id", Uuid, "The ID of the template")]],
+        object: "templatepermission",
+        response: TemplatePermission::FIELDS,
     },
     CommandSpec {
         name: "listOsTypes",

@@ -171,6 +171,16 @@ wire_object! {
 }
 
 wire_object! {
+    /// Who may use a template besides its owner.
+    pub struct TemplatePermission {
+        id: String = "string", "the ID of the template";
+        ispublic: bool = "boolean", "true if every account may use the template";
+        domainid: String = "string", "the ID of the domain of the owning account";
+        account: Vec<String> = "list", "the accounts the template is shared with";
+    }
+}
+
+wire_object! {
     /// A guest OS type.
     pub struct OsType {
         id: String = "string", "the ID of the OS type";

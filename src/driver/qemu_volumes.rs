@@ -186,21 +186,32 @@ impl Qemu {
         volume: &VolumeDisk,
         target: &Path,
     ) -> Result<(), DriverError> {
-        let size = volume.size_bytes.to_string();
+        let source = if volume.root {
+            "root".to_owned()
+        } else {
+            volume_names(&volume.id).0
+        };
+        let mut qmp = Qmp::connect(&files.qmp).await.map_err(failed)?;
+        // The target must be exactly as large as the disk QEMU has open, which for a root disk
+        // is its template's virtual size, not the volume's size rounded up to whole GiB.
+        let mut size = None;
+        for (command, arguments) in [
+            ("query-block", json!({})),
+            ("query-named-block-nodes", json!({ "flat": true })),
+        ] {
+            if let Ok(answer) = qmp.execute(command, arguments).await {
+                size = size.or_else(|| virtual_size_of(&answer, &source));
+            }
+        }
+        let size = size.unwrap_or(volume.size_bytes).to_string();
         self.qemu_img_run(
             &["create", "-q", "-f", "qcow2"],
             &[target, Path::new(&size)],
         )
         .await?;
         let target = std::path::absolute(target).unwrap_or_else(|_| target.to_path_buf());
-        let source = if volume.root {
-            "root".to_owned()
-        } else {
-            volume_names(&volume.id).0
-        };
         let (node, _) = volume_names(&format!("snapshot-{}", volume.id));
         let job = format!("backup-{node}");
-        let mut qmp = Qmp::connect(&files.qmp).await.map_err(failed)?;
         qmp.execute(
             "blockdev-add",
             json!({
@@ -292,5 +303,44 @@ impl Qemu {
             }
         }
         Ok(())
+    }
+}
+
+/// The virtual size of the drive (`query-block`'s device) or node (`query-named-block-nodes`'
+/// node name) called `name` in either answer of QMP.
+fn virtual_size_of(answer: &serde_json::Value, name: &str) -> Option<u64> {
+    let named = |n: &&serde_json::Value, key: &str| {
+        n.get(key).and_then(serde_json::Value::as_str) == Some(name)
+    };
+    let items = answer.as_array()?;
+    if let Some(drive) = items.iter().find(|n| named(n, "device")) {
+        return drive.pointer("/inserted/image/virtual-size")?.as_u64();
+    }
+    items
+        .iter()
+        .find(|n| named(n, "node-name"))?
+        .pointer("/image/virtual-size")?
+        .as_u64()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests fail loudly
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backup_target_takes_the_open_disks_size() {
+        let drives = json!([
+            { "device": "root", "inserted": { "image": { "virtual-size": 20_971_520 } } },
+            { "device": "config", "inserted": { "image": { "virtual-size": 374_784 } } },
+        ]);
+        assert_eq!(virtual_size_of(&drives, "root"), Some(20_971_520));
+        let nodes = json!([
+            { "node-name": "#block123", "image": { "virtual-size": 20_971_520 } },
+            { "node-name": "vol-x", "image": { "virtual-size": 1_073_741_824 } },
+        ]);
+        assert_eq!(virtual_size_of(&nodes, "vol-x"), Some(1 << 30));
+        assert_eq!(virtual_size_of(&nodes, "absent"), None);
+        assert_eq!(virtual_size_of(&drives, "vol-x"), None);
     }
 }

@@ -8,11 +8,13 @@ use crate::error::CoreResult;
 use crate::model::instance::{InstanceRow, InstanceState};
 use crate::model::template::Template;
 
-/// A template and the 12-digit number of the account that owns it.
+/// A template, the 12-digit number of the account that owns it, and the EC2 id of the
+/// snapshot it records.
 #[derive(Debug, Clone)]
 pub struct OwnedTemplate {
     pub template: Template,
     pub owner_number: String,
+    pub snapshot_ec2_id: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -20,19 +22,21 @@ struct OwnedTemplateRow {
     #[sqlx(flatten)]
     template: Template,
     owner_number: String,
+    snapshot_ec2_id: Option<String>,
 }
 
-/// The templates an account may launch: its own and every public one, oldest first.
+/// The templates an account may launch: its own, every public one and those shared with it,
+/// oldest first.
 pub async fn templates_visible_to(
     db: &AnyPool,
     account_id: &str,
 ) -> CoreResult<Vec<OwnedTemplate>> {
-    let rows = sqlx::query_as::<_, OwnedTemplateRow>(
-        "SELECT t.*, a.number AS owner_number FROM templates t \
-         JOIN accounts a ON a.id = t.account_id \
-         WHERE (t.account_id = $1 OR t.is_public = 1) AND t.state <> 'deleted' \
-         ORDER BY t.created_ms, t.id",
-    )
+    let rows = sqlx::query_as::<_, OwnedTemplateRow>(&format!(
+        "SELECT t.*, a.number AS owner_number, s.ec2_id AS snapshot_ec2_id FROM templates t \
+         JOIN accounts a ON a.id = t.account_id LEFT JOIN snapshots s ON s.id = t.snapshot_id \
+         WHERE {} AND t.state <> 'deleted' ORDER BY t.created_ms, t.id",
+        crate::model::template::LAUNCHABLE_BY
+    ))
     .bind(account_id)
     .fetch_all(db)
     .await?;
@@ -41,6 +45,7 @@ pub async fn templates_visible_to(
         .map(|r| OwnedTemplate {
             template: r.template,
             owner_number: r.owner_number,
+            snapshot_ec2_id: r.snapshot_ec2_id,
         })
         .collect())
 }

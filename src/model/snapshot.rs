@@ -50,6 +50,8 @@ pub struct SnapshotRow {
     pub updated_ms: i64,
     /// The name it was given (the native door's), if any.
     pub name: Option<String>,
+    /// The hypervisor whose host copied the bytes (`None` until the copy ends).
+    pub hypervisor: Option<String>,
 }
 
 /// A snapshot with its owner's number and zone name.
@@ -99,6 +101,7 @@ pub async fn insert(db: &mut AnyConnection, s: &NewSnapshot) -> VolumeResult<Sna
         created_ms: now,
         updated_ms: now,
         name: s.name.clone(),
+        hypervisor: None,
     };
     sqlx::query(
         "INSERT INTO snapshots (id, ec2_id, account_id, volume_id, volume_ec2_id, volume_kind, \
@@ -253,6 +256,20 @@ pub async fn finish(
             .await?;
         }
     }
+    Ok(())
+}
+
+/// Records which hypervisor's host holds what a snapshot copied.
+pub async fn set_hypervisor(
+    db: &mut AnyConnection,
+    id: &str,
+    hypervisor: Option<&str>,
+) -> VolumeResult<()> {
+    sqlx::query("UPDATE snapshots SET hypervisor = $2 WHERE id = $1")
+        .bind(id)
+        .bind(hypervisor)
+        .execute(&mut *db)
+        .await?;
     Ok(())
 }
 

@@ -9,6 +9,7 @@
 //! removes destroyed instances once their delay has passed.
 
 mod guest;
+pub mod images;
 pub mod jobs;
 #[cfg(test)]
 mod overhead_probe;

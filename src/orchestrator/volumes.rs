@@ -726,53 +726,39 @@ impl Orchestrator {
     ) -> VolumeResult<SnapshotRow> {
         let mut tx = self.store.begin_write().await?;
         let v = volume::owned(&mut tx, account_id, volume_id).await?;
-        if !matches!(v.state(), VolumeState::Available | VolumeState::InUse) {
-            return Err(VolumeError::IncorrectState {
-                what: "volume",
-                id: v.ec2_id.clone(),
-                state: v.state.clone(),
-                wanted: "available or in-use".into(),
-            });
-        }
-        let s = snapshot::insert(
-            &mut tx,
-            &NewSnapshot {
-                account_id: v.account_id.clone(),
-                volume_id: v.id.clone(),
-                volume_ec2_id: v.ec2_id.clone(),
-                volume_kind: v.kind.clone(),
-                zone_id: v.zone_id.clone(),
-                size_gib: v.size_gib,
-                description: req.description.clone(),
-                name: req.name.clone(),
-            },
-        )
-        .await?;
-        if !req.tags.is_empty() {
-            let r = TaggedResource {
-                kind: TaggedKind::Snapshot,
-                id: s.id.clone(),
-                ec2_id: s.ec2_id.clone(),
-            };
-            tag::set(&mut tx, &v.account_id, &[r], &req.tags).await?;
-        }
-        let attached = match &v.instance_id {
-            Some(id) => Some(instance::get(&mut tx, id).await?.row),
-            None => None,
-        };
+        let intent = snapshot_intent(&mut tx, v, req).await?;
         tx.commit().await?;
+        let s = intent.snapshot.clone();
+        self.start_snapshot_copy(objects, scratch, intent);
+        Ok(s)
+    }
+
+    /// Copies a snapshot recorded by [`snapshot_intent`] (once its transaction is committed)
+    /// in the background, and records the outcome.
+    pub fn start_snapshot_copy(
+        self: &Arc<Self>,
+        objects: Arc<ObjectStore>,
+        scratch: PathBuf,
+        intent: SnapshotIntent,
+    ) {
         let me = self.clone();
-        let snap = s.clone();
         tokio::spawn(async move {
+            let SnapshotIntent {
+                snapshot: snap,
+                volume: v,
+                attached,
+            } = intent;
             let outcome = me
                 .copy_snapshot(&objects, &scratch, &v, attached.as_ref(), &snap)
                 .await;
             let done = async {
                 let mut tx = me.store.begin_write().await?;
                 match &outcome {
-                    Ok((key, bytes)) => {
+                    Ok((key, bytes, hypervisor)) => {
                         snapshot::finish(&mut tx, &snap.id, Ok((SNAPSHOT_BUCKET, key, *bytes)))
-                            .await?
+                            .await?;
+                        snapshot::set_hypervisor(&mut tx, &snap.id, Some(hypervisor.as_str()))
+                            .await?;
                     }
                     Err(why) => snapshot::finish(&mut tx, &snap.id, Err(why)).await?,
                 }
@@ -783,7 +769,7 @@ impl Orchestrator {
                 (Err(e), _) => {
                     warn!(snapshot = %snap.ec2_id, error = %e, "recording a snapshot failed")
                 }
-                (Ok(()), Ok((_, bytes))) => {
+                (Ok(()), Ok((_, bytes, _))) => {
                     info!(snapshot = %snap.ec2_id, volume = %v.ec2_id, bytes, "snapshot completed")
                 }
                 (Ok(()), Err(why)) => {
@@ -791,10 +777,10 @@ impl Orchestrator {
                 }
             }
         });
-        Ok(s)
     }
 
-    /// Copies a volume's bytes through its host and stores them; answers the key and size.
+    /// Copies a volume's bytes through its host and stores them; answers the key, the size
+    /// and the hypervisor whose host held the volume.
     async fn copy_snapshot(
         &self,
         objects: &Arc<ObjectStore>,
@@ -802,7 +788,7 @@ impl Orchestrator {
         v: &VolumeRow,
         attached: Option<&InstanceRow>,
         s: &SnapshotRow,
-    ) -> Result<(String, i64), String> {
+    ) -> Result<(String, i64, Hypervisor), String> {
         std::fs::create_dir_all(scratch).map_err(|e| {
             format!(
                 "cannot make the scratch directory {}: {e}",
@@ -820,25 +806,25 @@ impl Orchestrator {
             all.sort_by_key(|d| d.hypervisor() == Hypervisor::Simulator);
             candidates = all;
         }
-        let mut size = None;
+        let mut found = None;
         for d in candidates {
             let copied = d
                 .snapshot_volume(attached.map(|i| i.id.as_str()), &disk(v), &target)
                 .await
                 .map_err(|e| e.to_string())?;
-            if copied.is_some() {
-                size = copied;
+            if let Some(size) = copied {
+                found = Some((size, d.hypervisor()));
                 break;
             }
         }
-        let Some(size) = size else {
+        let Some((size, hypervisor)) = found else {
             return Err(format!("no host holds volume {}", v.ec2_id));
         };
         let key = format!("{}/{}", s.account_id, s.ec2_id);
         let stored = store_file(objects, &self.system_account().await?, &target, &key).await;
         let _ = std::fs::remove_file(&target);
         stored.map_err(|e| format!("storing the snapshot in secondary storage failed: {e}"))?;
-        Ok((key, i64::try_from(size).unwrap_or(i64::MAX)))
+        Ok((key, i64::try_from(size).unwrap_or(i64::MAX), hypervisor))
     }
 
     /// The account that owns the system buckets: the first root admin.
@@ -862,8 +848,12 @@ impl Orchestrator {
     ) -> VolumeResult<()> {
         let mut tx = self.store.begin_write().await?;
         let s = snapshot::owned(&mut tx, account_id, snapshot_id).await?;
-        // LIMITATION: images cannot be made from snapshots yet, so no image can hold one; when
-        // they can, the image that uses it refuses the delete here (SnapshotInUse).
+        if let Some(image) = crate::model::template::using_snapshot(&mut tx, &s.id).await? {
+            return Err(VolumeError::SnapshotInUse {
+                snapshot: s.ec2_id.clone(),
+                image,
+            });
+        }
         if s.state == snapshot::SnapshotState::Pending.as_str() {
             return Err(VolumeError::IncorrectState {
                 what: "snapshot",
@@ -908,35 +898,25 @@ impl Orchestrator {
                 wanted: "completed".into(),
             });
         }
-        let s = snapshot::insert(
-            &mut tx,
-            &NewSnapshot {
-                account_id: account_id.to_owned(),
-                volume_id: from.volume_id.clone(),
-                volume_ec2_id: from.volume_ec2_id.clone(),
-                volume_kind: from.volume_kind.clone(),
-                zone_id: from.zone_id.clone(),
-                size_gib: from.size_gib,
-                description: req.description.clone(),
-                name: req.name.clone(),
-            },
-        )
-        .await?;
-        if !req.tags.is_empty() {
-            let r = TaggedResource {
-                kind: TaggedKind::Snapshot,
-                id: s.id.clone(),
-                ec2_id: s.ec2_id.clone(),
-            };
-            tag::set(&mut tx, account_id, &[r], &req.tags).await?;
-        }
+        let new = NewSnapshot {
+            account_id: account_id.to_owned(),
+            volume_id: from.volume_id.clone(),
+            volume_ec2_id: from.volume_ec2_id.clone(),
+            volume_kind: from.volume_kind.clone(),
+            zone_id: from.zone_id.clone(),
+            size_gib: from.size_gib,
+            description: req.description.clone(),
+            name: req.name.clone(),
+        };
+        let s = insert_tagged(&mut tx, &new, &req.tags).await?;
         tx.commit().await?;
         let key = format!("{}/{}", account_id, s.ec2_id);
         let copied = self.copy_object(objects, &from, &key).await;
         let mut tx = self.store.begin_write().await?;
         match &copied {
             Ok(bytes) => {
-                snapshot::finish(&mut tx, &s.id, Ok((SNAPSHOT_BUCKET, &key, *bytes))).await?
+                snapshot::finish(&mut tx, &s.id, Ok((SNAPSHOT_BUCKET, &key, *bytes))).await?;
+                snapshot::set_hypervisor(&mut tx, &s.id, from.hypervisor.as_deref()).await?;
             }
             Err(why) => snapshot::finish(&mut tx, &s.id, Err(why)).await?,
         }
@@ -985,6 +965,70 @@ impl Orchestrator {
             .map_err(|e| e.to_string())?;
         Ok(from.stored_bytes)
     }
+}
+
+/// Records a `pending` snapshot with its tags.
+async fn insert_tagged(
+    db: &mut AnyConnection,
+    new: &NewSnapshot,
+    tags: &[(String, String)],
+) -> VolumeResult<SnapshotRow> {
+    let s = snapshot::insert(db, new).await?;
+    if !tags.is_empty() {
+        let r = TaggedResource {
+            kind: TaggedKind::Snapshot,
+            id: s.id.clone(),
+            ec2_id: s.ec2_id.clone(),
+        };
+        tag::set(db, &new.account_id, &[r], tags).await?;
+    }
+    Ok(s)
+}
+
+/// A snapshot recorded in a transaction, whose bytes are still to be copied.
+#[derive(Debug, Clone)]
+pub struct SnapshotIntent {
+    pub snapshot: SnapshotRow,
+    pub volume: VolumeRow,
+    /// The instance the volume is attached to, if any.
+    pub attached: Option<InstanceRow>,
+}
+
+/// Records a `pending` snapshot of a volume (with its tags) in the caller's transaction; the
+/// copy starts with [`Orchestrator::start_snapshot_copy`] once that is committed.
+pub async fn snapshot_intent(
+    db: &mut AnyConnection,
+    v: VolumeRow,
+    req: &SnapshotRequest,
+) -> VolumeResult<SnapshotIntent> {
+    if !matches!(v.state(), VolumeState::Available | VolumeState::InUse) {
+        return Err(VolumeError::IncorrectState {
+            what: "volume",
+            id: v.ec2_id.clone(),
+            state: v.state.clone(),
+            wanted: "available or in-use".into(),
+        });
+    }
+    let new = NewSnapshot {
+        account_id: v.account_id.clone(),
+        volume_id: v.id.clone(),
+        volume_ec2_id: v.ec2_id.clone(),
+        volume_kind: v.kind.clone(),
+        zone_id: v.zone_id.clone(),
+        size_gib: v.size_gib,
+        description: req.description.clone(),
+        name: req.name.clone(),
+    };
+    let s = insert_tagged(db, &new, &req.tags).await?;
+    let attached = match &v.instance_id {
+        Some(id) => Some(instance::get(db, id).await?.row),
+        None => None,
+    };
+    Ok(SnapshotIntent {
+        snapshot: s,
+        volume: v,
+        attached,
+    })
 }
 
 /// Stores a local file as an object of the system snapshot bucket (made on first use).

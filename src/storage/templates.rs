@@ -2,13 +2,16 @@
 //! of the object store, and the QEMU host keeps a cached local copy
 //! (`DIR/template-cache/<template id>.qcow2`) that instances' root disks are linked clones of.
 //!
-//! A template gets its bytes from an http(s) URL (native `registerTemplate`) or from an object
-//! of this cloud (EC2 `ImportImage`). Either way a background task downloads into
+//! A template gets its bytes from an http(s) URL (native `registerTemplate`), from an object
+//! of this cloud (EC2 `ImportImage`), from a volume snapshot (EC2 `RegisterImage` and
+//! `CreateImage`, native `createTemplate`; the task waits for a snapshot still being taken) or
+//! from another template (EC2 `CopyImage`). Every way a background task copies the bytes into
 //! `DIR/template-staging/`, checks the optional checksum, has `qemu-img info` say what the file
 //! is (raw, qcow2, vmdk or vhd, with no backing or external files), converts it to a standalone
 //! qcow2, stores that as the object and moves it into the cache; only then is the template
 //! ready. Any failure leaves the template in the `error` state with a status that says why, and
-//! no staging file, object or cache file behind.
+//! no staging file, object or cache file behind. A template for simulated hosts has no bytes:
+//! it is ready once its snapshot is.
 //!
 //! This module owns the `template_images` table, the system bucket, the cache and staging
 //! directories; it changes a template row's state, status, format and size, and removes the
@@ -31,6 +34,8 @@ use super::template_url::{self, Sink, Target};
 use super::{CannedAcl, NewObject, ObjectMeta, ObjectStore, Precondition, Requester};
 use crate::driver::{DriverError, TemplateImages};
 use crate::error::{CoreError, CoreResult, ResourceKind};
+use crate::model::infra::Hypervisor;
+use crate::model::snapshot::{self, SnapshotState};
 use crate::model::template::{Template, BUILTIN_TEMPLATE_NAME};
 use crate::model::{new_ec2_id, new_uuid};
 use crate::now_ms;
@@ -45,6 +50,9 @@ const INFO_TIMEOUT: Duration = Duration::from_secs(60);
 const CONVERT_TIMEOUT: Duration = Duration::from_secs(1800);
 /// How often a running download writes its progress.
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+/// How often a template made from a snapshot being taken looks at it, and for how long.
+const SNAPSHOT_POLL: Duration = Duration::from_millis(200);
+const SNAPSHOT_DEADLINE: Duration = Duration::from_secs(3600);
 
 /// How templates are fetched; the `[templates]` table of the configuration file.
 #[derive(Debug, Clone)]
@@ -68,7 +76,7 @@ impl Default for TemplateConfig {
 }
 
 /// What a new template is, whatever its bytes come from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NewTemplate {
     pub account_id: String,
     pub zone_id: String,
@@ -78,6 +86,15 @@ pub struct NewTemplate {
     pub hypervisor: String,
     pub is_public: bool,
     pub is_featured: bool,
+    /// The snapshot (native id) the template records as its root device's.
+    pub snapshot_id: Option<String>,
+    /// The least size the template has, whatever its image's virtual size (bytes).
+    pub min_size_bytes: i64,
+    pub root_device_name: Option<String>,
+    pub root_volume_type: Option<String>,
+    pub ena_support: Option<bool>,
+    pub client_token: Option<String>,
+    pub client_request: Option<String>,
 }
 
 /// Where a template's bytes come from.
@@ -94,6 +111,34 @@ pub enum Source {
         bucket: String,
         key: String,
     },
+    /// A volume snapshot (native id), once it is completed.
+    Snapshot { id: String },
+    /// Another template's stored image (native id).
+    Template { id: String },
+}
+
+/// A new template and its image record, checked and not yet stored: [`TemplateStore::prepare`]
+/// makes it, the caller inserts it in its own transaction, [`TemplateStore::start`] copies.
+#[derive(Debug)]
+pub struct Prepared {
+    pub template: Template,
+    pub image: TemplateImage,
+    source: Source,
+    target: Option<Target>,
+    checksum: Option<Checksum>,
+}
+
+impl Prepared {
+    /// Makes the template's bytes come from a snapshot recorded after it was prepared (one
+    /// whose description names the new template).
+    pub fn record_snapshot(&mut self, snapshot_id: &str) {
+        self.template.snapshot_id = Some(snapshot_id.to_owned());
+        self.image.source = "snapshot".to_owned();
+        self.image.source_key = Some(snapshot_id.to_owned());
+        self.source = Source::Snapshot {
+            id: snapshot_id.to_owned(),
+        };
+    }
 }
 
 /// A template's image record: how its bytes got (or are getting) there.
@@ -416,9 +461,9 @@ impl TemplateStore {
         format!("templates/{template_id}.qcow2")
     }
 
-    /// Starts registering (URL) or importing (object) a template; answers the new template,
-    /// downloading, and its image record. The URL or object is checked before anything is
-    /// made, so a refused one is the request's error.
+    /// Starts registering (URL), importing (object) or copying (snapshot, template) a
+    /// template; answers the new template, downloading, and its image record. The URL or object
+    /// is checked before anything is made, so a refused one is the request's error.
     pub async fn create(
         self: &Arc<Self>,
         new: NewTemplate,
@@ -426,6 +471,24 @@ impl TemplateStore {
         import_task: bool,
         description: &str,
     ) -> CoreResult<(Template, TemplateImage)> {
+        let prepared = self.prepare(new, source, import_task, description).await?;
+        let mut tx = self.store.begin_write().await?;
+        Self::insert(&mut tx, &prepared).await?;
+        tx.commit().await?;
+        let answer = (prepared.template.clone(), prepared.image.clone());
+        self.start(prepared);
+        Ok(answer)
+    }
+
+    /// Checks the source and makes the rows of a new template, `downloading`, without storing
+    /// them.
+    pub async fn prepare(
+        &self,
+        new: NewTemplate,
+        source: Source,
+        import_task: bool,
+        description: &str,
+    ) -> CoreResult<Prepared> {
         let (target, checksum) = match &source {
             Source::Url { url, checksum } => {
                 let target = template_url::check(url, self.config.allow_loopback_urls)
@@ -450,6 +513,8 @@ impl TemplateStore {
                 }
                 (None, None)
             }
+            // The caller has checked the snapshot or template may be read.
+            Source::Snapshot { .. } | Source::Template { .. } => (None, None),
         };
         let now = now_ms();
         let template = Template {
@@ -462,18 +527,26 @@ impl TemplateStore {
             hypervisor: new.hypervisor,
             format: "qcow2".to_owned(),
             os_type: new.os_type,
-            size_bytes: 0,
+            size_bytes: new.min_size_bytes.max(0),
             is_public: i64::from(new.is_public),
             is_featured: i64::from(new.is_featured),
             state: "downloading".to_owned(),
             status: "0% Downloaded".to_owned(),
             created_ms: now,
+            snapshot_id: new.snapshot_id,
+            root_device_name: new.root_device_name,
+            root_volume_type: new.root_volume_type,
+            ena_support: new.ena_support.map(i64::from),
+            client_token: new.client_token,
+            client_request: new.client_request,
         };
         let (kind, url, bucket, key) = match &source {
             Source::Url { url, .. } => ("url", Some(url.clone()), None, None),
             Source::Object { bucket, key, .. } => {
                 ("object", None, Some(bucket.clone()), Some(key.clone()))
             }
+            Source::Snapshot { id } => ("snapshot", None, None, Some(id.clone())),
+            Source::Template { id } => ("template", None, None, Some(id.clone())),
         };
         let image = TemplateImage {
             template_id: template.id.clone(),
@@ -496,20 +569,34 @@ impl TemplateStore {
             created_ms: now,
             updated_ms: now,
         };
-        let mut tx = self.store.begin_write().await?;
-        insert_template(&mut tx, &template).await?;
-        insert_image(&mut tx, &image).await?;
-        tx.commit().await?;
+        Ok(Prepared {
+            template,
+            image,
+            source,
+            target,
+            checksum,
+        })
+    }
 
+    /// Stores a prepared template's rows in the caller's transaction.
+    pub async fn insert(db: &mut sqlx::AnyConnection, p: &Prepared) -> CoreResult<()> {
+        insert_template(&mut *db, &p.template).await?;
+        insert_image(db, &p.image).await
+    }
+
+    /// Starts copying a stored prepared template's bytes in the background.
+    pub fn start(self: &Arc<Self>, p: Prepared) {
         let cancel = Arc::new(AtomicBool::new(false));
-        lock(&self.running).insert(template.id.clone(), cancel.clone());
+        lock(&self.running).insert(p.template.id.clone(), cancel.clone());
         let this = self.clone();
-        let id = template.id.clone();
+        let id = p.template.id.clone();
+        let has_bytes = Hypervisor::parse(&p.template.hypervisor) != Some(Hypervisor::Simulator);
+        let kind = p.image.source.clone();
+        info!(template = %p.template.id, image = %p.template.ec2_id, source = %kind, "template download started");
         tokio::spawn(async move {
-            this.run(id, source, target, checksum, cancel).await;
+            this.run(id, p.source, p.target, p.checksum, has_bytes, cancel)
+                .await;
         });
-        info!(template = %template.id, image = %template.ec2_id, source = kind, "template download started");
-        Ok((template, image))
     }
 
     async fn run(
@@ -518,11 +605,13 @@ impl TemplateStore {
         source: Source,
         target: Option<Target>,
         checksum: Option<Checksum>,
+        has_bytes: bool,
         cancel: Arc<AtomicBool>,
     ) {
         let staged = self.staging_dir.join(format!("{id}.download"));
         let converted = self.staging_dir.join(format!("{id}.qcow2"));
         let outcome = match self.slots.acquire().await {
+            Ok(_permit) if !has_bytes => self.keep_without_bytes(&id, &source, &cancel).await,
             Ok(_permit) => {
                 self.work(
                     &id,
@@ -587,6 +676,19 @@ impl TemplateStore {
             }
             (Source::Object { who, bucket, key }, _) => {
                 self.read_object(who, bucket, key, &mut sink).await
+            }
+            (Source::Snapshot { id: snapshot_id }, _) => {
+                let s = self.wait_for_snapshot(snapshot_id, cancel).await?;
+                let (Some(bucket), Some(key)) = (s.bucket, s.object_key) else {
+                    return Err(Failed(format!("The snapshot {} holds no bytes.", s.ec2_id)));
+                };
+                self.read_object(&self.system, &bucket, &key, &mut sink)
+                    .await
+            }
+            (Source::Template { id: from }, _) => {
+                let key = self.stored_key(from).await?;
+                self.read_object(&self.system, SYSTEM_BUCKET, &key, &mut sink)
+                    .await
             }
             (Source::Url { .. }, None) => Err(Failed("the URL was not checked".into())),
         };
@@ -754,7 +856,9 @@ impl TemplateStore {
             self.drop_object(&key).await;
             return Err(Failed(format!("cannot move the image into the cache: {e}")));
         }
-        let committed = self.mark_ready(id, info, &key).await;
+        let committed = self
+            .mark_ready(id, Some(&info.format), info.virtual_size, Some(&key))
+            .await;
         match committed {
             Ok(true) => {
                 info!(template = %id, format = %info.format, virtual_size = info.virtual_size, "template ready");
@@ -867,6 +971,94 @@ impl TemplateStore {
         }
     }
 
+    /// Waits until a snapshot is completed; answers it then, or why it never will be.
+    async fn wait_for_snapshot(
+        &self,
+        snapshot_id: &str,
+        cancel: &AtomicBool,
+    ) -> Result<snapshot::SnapshotRow, Failed> {
+        let deadline = tokio::time::Instant::now() + SNAPSHOT_DEADLINE;
+        loop {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(Failed("The task was cancelled.".into()));
+            }
+            let mut conn = self.store.pool.acquire().await?;
+            let s = match snapshot::get(&mut conn, snapshot_id).await {
+                Ok(s) => s,
+                Err(crate::model::volume::VolumeError::SnapshotNotFound(_)) => {
+                    return Err(Failed(format!(
+                        "The snapshot {snapshot_id} was deleted before the image was made."
+                    )))
+                }
+                Err(e) => return Err(Failed(e.to_string())),
+            };
+            drop(conn);
+            if s.state == SnapshotState::Completed.as_str() {
+                return Ok(s);
+            }
+            if s.state == SnapshotState::Error.as_str() {
+                return Err(Failed(format!(
+                    "The snapshot {} of the image's root volume failed: {}",
+                    s.ec2_id, s.state_message
+                )));
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(Failed(format!(
+                    "The snapshot {} took too long to complete.",
+                    s.ec2_id
+                )));
+            }
+            tokio::time::sleep(SNAPSHOT_POLL).await;
+        }
+    }
+
+    /// The key of a ready template's stored image.
+    async fn stored_key(&self, template_id: &str) -> Result<String, Failed> {
+        self.image_of(template_id)
+            .await?
+            .and_then(|i| i.image_key)
+            .ok_or_else(|| Failed(format!("The template {template_id} has no stored image.")))
+    }
+
+    /// Makes ready a template without bytes (for simulated hosts), once its snapshot is; its
+    /// size is the snapshot's, or the source template's.
+    async fn keep_without_bytes(
+        &self,
+        id: &str,
+        source: &Source,
+        cancel: &AtomicBool,
+    ) -> Result<(), Failed> {
+        let size = match source {
+            Source::Snapshot { id: snapshot_id } => {
+                let s = self.wait_for_snapshot(snapshot_id, cancel).await?;
+                u64::try_from(s.size_gib).unwrap_or(0) << 30
+            }
+            Source::Template { id: from } => {
+                let t: Option<(i64,)> =
+                    sqlx::query_as("SELECT size_bytes FROM templates WHERE id = $1")
+                        .bind(from)
+                        .fetch_optional(&self.store.pool)
+                        .await?;
+                let (size,) = t.ok_or_else(|| Failed(format!("The template {from} is gone.")))?;
+                u64::try_from(size).unwrap_or(0)
+            }
+            Source::Url { .. } | Source::Object { .. } => {
+                return Err(Failed(
+                    "Templates for simulated hosts are made from snapshots or templates only."
+                        .into(),
+                ))
+            }
+        };
+        match self.mark_ready(id, None, size, None).await {
+            Ok(true) => {
+                info!(template = %id, size, "template ready (simulated, no bytes)");
+                Ok(())
+            }
+            Ok(false) => Err(Failed("The template was deleted while it was made.".into())),
+            Err(e) => Err(Failed(format!("recording the template failed: {e}"))),
+        }
+    }
+
     fn system_arc(&self) -> Requester {
         self.system.clone()
     }
@@ -884,13 +1076,22 @@ impl TemplateStore {
             .map_err(|e| Failed(format!("recording the template's progress failed: {e}")))
     }
 
-    async fn mark_ready(&self, id: &str, info: &ImageInfo, key: &str) -> CoreResult<bool> {
+    /// Makes a template ready: `format` and `key` are its stored image's, `None` for a
+    /// template without bytes. Its size is the image's, or more if it was made larger.
+    async fn mark_ready(
+        &self,
+        id: &str,
+        format: Option<&str>,
+        virtual_size: u64,
+        key: Option<&str>,
+    ) -> CoreResult<bool> {
         let now = now_ms();
-        let size = i64::try_from(info.virtual_size).unwrap_or(i64::MAX);
+        let size = i64::try_from(virtual_size).unwrap_or(i64::MAX);
         let mut tx = self.store.begin_write().await?;
         let done = sqlx::query(
             "UPDATE templates SET state = 'ready', status = 'Download Complete', format = 'qcow2', \
-             size_bytes = $2 WHERE id = $1 AND state = 'downloading'",
+             size_bytes = CASE WHEN size_bytes > $2 THEN size_bytes ELSE $2 END \
+             WHERE id = $1 AND state = 'downloading'",
         )
         .bind(id)
         .bind(size)
@@ -906,9 +1107,9 @@ impl TemplateStore {
              updated_ms = $6 WHERE template_id = $1",
         )
         .bind(id)
-        .bind(&info.format)
+        .bind(format)
         .bind(size)
-        .bind(SYSTEM_BUCKET)
+        .bind(key.map(|_| SYSTEM_BUCKET))
         .bind(key)
         .bind(now)
         .execute(&mut *tx)
@@ -1033,6 +1234,10 @@ impl TemplateStore {
                 .execute(&mut *tx)
                 .await?;
             sqlx::query("DELETE FROM tags WHERE resource_id = $1")
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM template_permissions WHERE template_id = $1")
                 .bind(&id)
                 .execute(&mut *tx)
                 .await?;
@@ -1222,8 +1427,10 @@ fn classify(info: &Value, head: &[u8]) -> Result<ImageInfo, Failed> {
 async fn insert_template(db: &mut sqlx::AnyConnection, t: &Template) -> CoreResult<()> {
     sqlx::query(
         "INSERT INTO templates (id, ec2_id, name, display_text, account_id, zone_id, hypervisor, \
-         format, os_type, size_bytes, is_public, is_featured, state, status, created_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+         format, os_type, size_bytes, is_public, is_featured, state, status, created_ms, \
+         snapshot_id, root_device_name, root_volume_type, ena_support, client_token, \
+         client_request) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+         $15, $16, $17, $18, $19, $20, $21)",
     )
     .bind(&t.id)
     .bind(&t.ec2_id)
@@ -1240,6 +1447,12 @@ async fn insert_template(db: &mut sqlx::AnyConnection, t: &Template) -> CoreResu
     .bind(&t.state)
     .bind(&t.status)
     .bind(t.created_ms)
+    .bind(&t.snapshot_id)
+    .bind(&t.root_device_name)
+    .bind(&t.root_volume_type)
+    .bind(t.ena_support)
+    .bind(&t.client_token)
+    .bind(&t.client_request)
     .execute(db)
     .await?;
     Ok(())

@@ -56,6 +56,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "s3_tagging",
         include_str!("migrations/0011_s3_tagging.sql"),
     ),
+    (12, "images", include_str!("migrations/0012_images.sql")),
     (
         13,
         "api_job_outcomes",

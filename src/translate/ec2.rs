@@ -7,6 +7,8 @@ mod images;
 
 use std::collections::HashMap;
 
+use cirrus_ec2::actions::image_attributes::ImageChange;
+use cirrus_ec2::actions::image_create::{CopyImage, NewImage};
 use cirrus_ec2::error::{Code, Ec2Error, Resource};
 use cirrus_ec2::types::Tag;
 use cirrus_ec2::vpc_types::{
@@ -40,8 +42,11 @@ use crate::model::security_group::{self as sg, Direction, GroupError, Peer, Rule
 use crate::model::tag::{self, TaggedKind, TaggedResource};
 use crate::orchestrator::{LaunchAttachments, LaunchSpec};
 
-/// The device every root volume is attached as.
+/// The device every root volume is attached as (and the root device name of an image that
+/// registered none).
 pub(super) const ROOT_DEVICE_NAME: &str = "/dev/sda1";
+/// The root volume type of an image that registered none.
+const DEFAULT_VOLUME_TYPE: &str = "gp2";
 const GIB: i64 = 1 << 30;
 
 fn port_error(e: CoreError) -> PortError {
@@ -114,21 +119,37 @@ fn image_state(state: &str) -> ImageState {
     }
 }
 
-fn image(t: OwnedTemplate, tags: Vec<(String, String)>) -> Image {
+/// A template as an image; `grantees` are the accounts it is shared with (known to its owner).
+fn image(t: OwnedTemplate, tags: Vec<(String, String)>, grantees: Vec<String>) -> Image {
     let OwnedTemplate {
         template,
         owner_number,
+        snapshot_ec2_id,
     } = t;
+    let state = image_state(&template.state);
+    let mut launch_permissions = grantees;
+    if template.is_public() {
+        launch_permissions.push("all".to_owned());
+    }
     Image {
         image_id: template.ec2_id.clone(),
-        state: image_state(&template.state),
+        state_reason: (state == ImageState::Failed).then(|| template.status.clone()),
+        state,
         is_public: template.is_public(),
         root_size_gib: ((template.size_bytes + GIB - 1) / GIB).max(1),
+        root_volume_type: template
+            .root_volume_type
+            .unwrap_or_else(|| DEFAULT_VOLUME_TYPE.to_owned()),
+        snapshot_id: snapshot_ec2_id,
+        ena_support: template.ena_support.is_none_or(|e| e != 0),
         created_ms: template.created_ms,
         description: template.display_text,
         name: template.name,
         owner_id: owner_number,
-        root_device_name: ROOT_DEVICE_NAME.to_owned(),
+        root_device_name: template
+            .root_device_name
+            .unwrap_or_else(|| ROOT_DEVICE_NAME.to_owned()),
+        launch_permissions,
         tags: to_tags(tags),
     }
 }
@@ -335,11 +356,18 @@ impl Ec2Port for Translator {
         )
         .await
         .map_err(port_error)?;
+        let mut grants = crate::model::template::permissions_of_account(
+            &self.cloud.store.pool,
+            &caller.account_id,
+        )
+        .await
+        .map_err(port_error)?;
         Ok(templates
             .into_iter()
             .map(|t| {
                 let mine = tags.remove(&t.template.id).unwrap_or_default();
-                image(t, mine)
+                let shared = grants.remove(&t.template.id).unwrap_or_default();
+                image(t, mine, shared)
             })
             .collect())
     }
@@ -426,6 +454,43 @@ impl Ec2Port for Translator {
         dry_run: bool,
     ) -> Result<(), Ec2Error> {
         self.deregister_image_now(caller, image_id, dry_run).await
+    }
+
+    async fn register_image(
+        &self,
+        caller: &Caller,
+        snapshot_id: &str,
+        image: &NewImage,
+        dry_run: bool,
+    ) -> Result<String, Ec2Error> {
+        self.register_image_now(caller, snapshot_id, image, dry_run)
+            .await
+    }
+
+    async fn create_image(
+        &self,
+        caller: &Caller,
+        instance_id: &str,
+        image: &NewImage,
+        dry_run: bool,
+    ) -> Result<String, Ec2Error> {
+        self.create_image_now(caller, instance_id, image, dry_run)
+            .await
+    }
+
+    async fn copy_image(&self, caller: &Caller, req: &CopyImage) -> Result<String, Ec2Error> {
+        self.copy_image_now(caller, req).await
+    }
+
+    async fn modify_image(
+        &self,
+        caller: &Caller,
+        image_id: &str,
+        change: &ImageChange,
+        dry_run: bool,
+    ) -> Result<(), Ec2Error> {
+        self.modify_image_now(caller, image_id, change, dry_run)
+            .await
     }
 
     async fn console_output(&self, caller: &Caller, id: &str) -> Result<Vec<u8>, Ec2Error> {

@@ -874,6 +874,20 @@ impl Translator {
                 e.id
             ))
         })?;
+        if let (JobCommand::CreateTemplate, Some(id)) = (command, &e.instance_id) {
+            let status = self.template_job_status(id).await?;
+            let done = !matches!(status, JobStatus::Pending);
+            return Ok(JobView {
+                status,
+                id: e.id,
+                account_id: e.account_id,
+                user_id: e.user_id,
+                command,
+                instance_id: e.instance_id,
+                created_ms: e.created_ms,
+                completed_ms: e.finished_ms.filter(|_| done),
+            });
+        }
         if let Some((status, completed_ms)) = self.volume_job_status(command, &e).await? {
             return Ok(JobView {
                 id: e.id,
@@ -1614,7 +1628,11 @@ impl NativePort for Translator {
             .map_err(port_error)?;
         check_known("id", req.id.as_ref(), &templates, |t| &t.id)?;
         let dir = self.directory().await?;
+        let shared_with_me = crate::model::template::shared_with(self.pool(), &caller.account_id)
+            .await
+            .map_err(port_error)?;
         let own = |t: &Template| t.account_id == caller.account_id;
+        let shared = |t: &Template| shared_with_me.contains(&t.id);
         let admin_sees = match caller.role {
             Role::RootAdmin => Visibility::Everything,
             Role::DomainAdmin => Visibility::DomainTree(caller.domain_path.clone()),
@@ -1629,9 +1647,10 @@ impl NativePort for Translator {
             TemplateFilter::Featured => t.is_public() && t.is_featured(),
             TemplateFilter::SelfOwned => own(t),
             TemplateFilter::SelfExecutable => own(t) && template_ready(t),
-            // LIMITATION: templates cannot be shared with other accounts yet.
-            TemplateFilter::SharedExecutable => false,
-            TemplateFilter::Executable => (own(t) || t.is_public()) && template_ready(t),
+            TemplateFilter::SharedExecutable => shared(t) && !own(t) && template_ready(t),
+            TemplateFilter::Executable => {
+                (own(t) || t.is_public() || shared(t)) && template_ready(t)
+            }
             TemplateFilter::Community => t.is_public() && !t.is_featured(),
             TemplateFilter::All => t.is_public() || dir.admits(&admin_sees, &t.account_id),
         };
@@ -1667,6 +1686,30 @@ impl NativePort for Translator {
 
     async fn delete_template(&self, caller: &Caller, id: &str) -> Result<String, PortError> {
         self.delete_template_now(caller, id).await
+    }
+
+    async fn create_template(
+        &self,
+        caller: &Caller,
+        req: &cirrus_native::templates::CreateTemplate,
+    ) -> Result<(String, String), PortError> {
+        self.create_template_now(caller, req).await
+    }
+
+    async fn update_template_permissions(
+        &self,
+        caller: &Caller,
+        req: &cirrus_native::templates::UpdateTemplatePermissions,
+    ) -> Result<(), PortError> {
+        self.update_template_permissions_now(caller, req).await
+    }
+
+    async fn list_template_permissions(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<wire::TemplatePermission, PortError> {
+        self.list_template_permissions_now(caller, id).await
     }
 
     async fn list_os_types(
@@ -1899,7 +1942,12 @@ impl NativePort for Translator {
         let (account_id, user_id) = self
             .owner(caller, req.account.as_ref(), req.domain_id.as_ref())
             .await?;
-        if !template.is_public() && template.account_id != account_id && !caller.is_root_admin() {
+        let mut conn = pool.acquire().await.map_err(|e| port_error(e.into()))?;
+        let launchable = crate::model::template::launchable_by(&mut conn, &template, &account_id)
+            .await
+            .map_err(port_error)?;
+        drop(conn);
+        if !launchable && !caller.is_root_admin() {
             return Err(PortError::PermissionDenied(format!(
                 "Account {} may not use template {}",
                 caller.account_name, template.id

@@ -1,6 +1,8 @@
 //! Pieces several actions parse and write alike: `TagSpecification.N`, `Tag.N`, instance id
-//! lists, and the `<return>true</return>` answer of actions without output.
+//! lists, permission changes (createVolumePermission, launchPermission), and the
+//! `<return>true</return>` answer of actions without output.
 
+use super::snapshots::PermissionChange;
 use super::{answer, instances::is_instance_id};
 use crate::error::{Code, Ec2Error, Resource};
 use crate::query::Params;
@@ -96,6 +98,97 @@ pub fn check_instance_id(id: &str) -> Result<(), Ec2Error> {
             format!("Invalid id: \"{id}\" (expecting \"i-...\")"),
         ))
     }
+}
+
+/// A grantee of `{Attribute}.Add.N` / `.Remove.N`: `Group` all or a `UserId`.
+fn take_grantees(p: &mut Params, prefix: &str) -> Result<Vec<String>, Ec2Error> {
+    let mut out = Vec::new();
+    for members in p.take_structs(prefix)? {
+        let mut sub = Params::from_map(members);
+        let group = sub.take("Group");
+        let user = sub.take("UserId");
+        if sub.peek("OrganizationArn").is_some() || sub.peek("OrganizationalUnitArn").is_some() {
+            return Err(Ec2Error::new(
+                Code::UnsupportedOperation,
+                "Sharing with organizations is not supported: Cirrus has no AWS Organizations; \
+                 share with account numbers (UserId) or the group all.",
+            ));
+        }
+        sub.finish(&["Group", "UserId"])?;
+        match (group, user) {
+            (Some(g), None) if g == "all" => out.push(g),
+            (Some(g), None) => {
+                return Err(Ec2Error::invalid_value(format!(
+                    "The group '{g}' is not valid: the only group is all."
+                )))
+            }
+            (None, Some(u)) => out.push(check_account_number(u)?),
+            _ => {
+                return Err(Ec2Error::new(
+                    Code::InvalidParameterCombination,
+                    format!("Each {prefix} item takes either a Group or a UserId."),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn check_account_number(u: String) -> Result<String, Ec2Error> {
+    if u.len() == 12 && u.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(u)
+    } else {
+        Err(Ec2Error::invalid_value(format!(
+            "The user ID '{u}' is not a 12-digit account number."
+        )))
+    }
+}
+
+/// A permission change in either form: `{attribute}.Add.N` / `.Remove.N` items, or the older
+/// `OperationType` with `UserId.N` and `UserGroup.N`. Empty when neither is given.
+pub fn take_permission_change(
+    p: &mut Params,
+    attribute: &str,
+) -> Result<PermissionChange, Ec2Error> {
+    let mut change = PermissionChange {
+        add: take_grantees(p, &format!("{attribute}.Add"))?,
+        remove: take_grantees(p, &format!("{attribute}.Remove"))?,
+        reset: false,
+    };
+    let users = p.take_list("UserId")?;
+    let groups = p.take_list("UserGroup")?;
+    if users.is_empty() && groups.is_empty() {
+        return Ok(change);
+    }
+    let mut named = Vec::new();
+    for u in users {
+        named.push(check_account_number(u)?);
+    }
+    for g in groups {
+        if g != "all" {
+            return Err(Ec2Error::invalid_value(format!(
+                "The group '{g}' is not valid: the only group is all."
+            )));
+        }
+        named.push(g);
+    }
+    match p.take("OperationType").as_deref() {
+        Some("add") => change.add.extend(named),
+        Some("remove") => change.remove.extend(named),
+        Some(other) => {
+            return Err(Ec2Error::invalid_value(format!(
+                "Value ({other}) for parameter operationType is invalid: it must be add or \
+                 remove."
+            )))
+        }
+        None => {
+            return Err(Ec2Error::new(
+                Code::MissingParameter,
+                "The request must contain the parameter OperationType.",
+            ))
+        }
+    }
+    Ok(change)
 }
 
 /// The answer of an action whose output is only `return`.

@@ -62,7 +62,7 @@ fn launch_digest(r: &LaunchRequest) -> String {
 pub const ROOT_DEVICES: [&str; 2] = ["/dev/sda1", "/dev/xvda"];
 
 /// `BlockDeviceMapping.N`: the root volume's size and type, and extra EBS volumes.
-fn take_block_devices(p: &mut Params) -> Result<Vec<BlockDeviceRequest>, Ec2Error> {
+pub(crate) fn take_block_devices(p: &mut Params) -> Result<Vec<BlockDeviceRequest>, Ec2Error> {
     let mut out: Vec<BlockDeviceRequest> = Vec::new();
     for members in p.take_structs("BlockDeviceMapping")? {
         let mut m = Params::from_map(members);

@@ -1,11 +1,12 @@
-//! DescribeImages: the templates the caller may launch (its own and every public one), as AMIs.
-//! `Owner.N` (account numbers, `self`, the AWS aliases), `ExecutableBy.N`, `ImageId.N`, filters
-//! and pagination (MaxResults 5..1000, not together with ImageId.N).
+//! DescribeImages: the templates the caller may launch (its own, every public one and those
+//! shared with it), as AMIs. `Owner.N` (account numbers, `self`, the AWS aliases),
+//! `ExecutableBy.N`, `ImageId.N`, filters and pagination (MaxResults 5..1000, not together with
+//! ImageId.N).
 //!
-//! LIMITATION: there are no explicit launch permissions yet, so `ExecutableBy` reads `all` as
-//! "public" and `self` (or one's own number) as "every image I may launch"; another account's
-//! number gives the public images. No image has an owner alias (`amazon`, ...), so an alias
-//! owner matches nothing.
+//! `ExecutableBy` reads `all` as "public", `self` (or one's own number) as "every image I may
+//! launch", and another account's number as "public, or one of mine shared with it" (who else
+//! may launch someone else's image is its owner's to know). No image has an owner alias
+//! (`amazon`, ...), so an alias owner matches nothing.
 
 use std::borrow::Cow;
 
@@ -18,9 +19,8 @@ use crate::types::Image;
 use crate::xml;
 use crate::{Caller, Ec2Port};
 
-const ARCHITECTURE: &str = "x86_64";
+pub(crate) const ARCHITECTURE: &str = "x86_64";
 const HYPERVISOR: &str = "xen";
-const VOLUME_TYPE: &str = "gp2";
 const OWNER_ALIASES: &[&str] = &["amazon", "aws-backup-vault", "aws-marketplace"];
 
 const FILTERS: FilterNames = FilterNames {
@@ -179,11 +179,13 @@ fn values<'a>(i: &'a Image, name: &str) -> Vec<Cow<'a, str>> {
     let one = |s: &'a str| vec![Cow::Borrowed(s)];
     match name {
         "architecture" => one(ARCHITECTURE),
-        "block-device-mapping.delete-on-termination" | "ena-support" => one("true"),
+        "block-device-mapping.delete-on-termination" => one("true"),
+        "ena-support" => one(flag(i.ena_support)),
+        "block-device-mapping.snapshot-id" => i.snapshot_id.as_deref().map_or(vec![], one),
         "block-device-mapping.device-name" | "root-device-name" => one(&i.root_device_name),
         "block-device-mapping.encrypted" | "free-tier-eligible" => one("false"),
         "block-device-mapping.volume-size" => vec![Cow::Owned(i.root_size_gib.to_string())],
-        "block-device-mapping.volume-type" => one(VOLUME_TYPE),
+        "block-device-mapping.volume-type" => one(&i.root_volume_type),
         "creation-date" => vec![Cow::Owned(xml::timestamp(xml::timestamp_ms(i.created_ms)))],
         "description" => one(&i.description),
         "hypervisor" => one(HYPERVISOR),
@@ -195,7 +197,7 @@ fn values<'a>(i: &'a Image, name: &str) -> Vec<Cow<'a, str>> {
         "root-device-type" => one("ebs"),
         "state" => one(i.state.as_str()),
         "virtualization-type" => one("hvm"),
-        // No snapshots, kernels, ramdisks, product codes, aliases or Windows images exist.
+        // No kernels, ramdisks, product codes, aliases or Windows images exist.
         _ => vec![],
     }
 }
@@ -213,7 +215,7 @@ fn executable_by(i: &Image, who: &Owner, caller: &Caller) -> bool {
         Owner::Alias(_) => i.is_public,
         Owner::Me => true,
         Owner::Account(n) if *n == caller.account_number => true,
-        Owner::Account(_) => i.is_public,
+        Owner::Account(n) => i.is_public || i.launch_permissions.contains(n),
     }
 }
 
@@ -251,6 +253,20 @@ pub fn select(
     req.page.cut(DescribeImages::NAME, filtered)
 }
 
+/// Writes an image's `blockDeviceMapping`: its root volume.
+pub(crate) fn write_block_devices(w: &mut xml::Writer, i: &Image) {
+    w.list("blockDeviceMapping", std::slice::from_ref(i), |w, i| {
+        w.text_element("deviceName", &i.root_device_name);
+        w.open("ebs");
+        w.bool_element("deleteOnTermination", true);
+        w.opt_text("snapshotId", i.snapshot_id.as_deref());
+        w.int_element("volumeSize", i.root_size_gib);
+        w.text_element("volumeType", &i.root_volume_type);
+        w.bool_element("encrypted", false);
+        w.close("ebs");
+    });
+}
+
 fn write_image(w: &mut xml::Writer, i: &Image) {
     w.text_element("imageId", &i.image_id);
     w.text_element("imageLocation", &image_location(i));
@@ -266,22 +282,20 @@ fn write_image(w: &mut xml::Writer, i: &Image) {
     }
     w.text_element("rootDeviceType", "ebs");
     w.text_element("rootDeviceName", &i.root_device_name);
-    w.list("blockDeviceMapping", std::slice::from_ref(i), |w, i| {
-        w.text_element("deviceName", &i.root_device_name);
-        w.open("ebs");
-        w.bool_element("deleteOnTermination", true);
-        w.int_element("volumeSize", i.root_size_gib);
-        w.text_element("volumeType", VOLUME_TYPE);
-        w.bool_element("encrypted", false);
-        w.close("ebs");
-    });
+    write_block_devices(w, i);
+    if let Some(reason) = &i.state_reason {
+        w.open("stateReason");
+        w.text_element("code", "Client.ImageFailed");
+        w.text_element("message", reason);
+        w.close("stateReason");
+    }
     w.text_element("virtualizationType", "hvm");
     w.list("tagSet", &i.tags, |w, t| {
         w.text_element("key", &t.key);
         w.text_element("value", &t.value);
     });
     w.text_element("hypervisor", HYPERVISOR);
-    w.bool_element("enaSupport", true);
+    w.bool_element("enaSupport", i.ena_support);
     w.text_element("platformDetails", "Linux/UNIX");
     w.text_element("usageOperation", "RunInstances");
 }
@@ -313,6 +327,7 @@ mod tests {
 
     const ME: &str = "111111111111";
     const OTHER: &str = "222222222222";
+    const FRIEND: &str = "333333333333";
 
     fn caller() -> Caller {
         Caller {
@@ -337,6 +352,11 @@ mod tests {
             created_ms: 1_796_333_265_000,
             root_device_name: "/dev/sda1".into(),
             root_size_gib: 8,
+            root_volume_type: "gp2".into(),
+            snapshot_id: None,
+            ena_support: true,
+            state_reason: None,
+            launch_permissions: vec![],
             tags: vec![],
         };
         let mut tagged = i(
@@ -350,6 +370,8 @@ mod tests {
             key: "team".into(),
             value: "web".into(),
         });
+        tagged.launch_permissions.push(FRIEND.into());
+        tagged.snapshot_id = Some("snap-0000000000000000c".into());
         vec![
             i(
                 "ami-0000000000000000a",
@@ -389,6 +411,14 @@ mod tests {
             (&[("Owner.1", "amazon")], &[]),
             (&[("ExecutableBy.1", "all")], &["a"]),
             (&[("ExecutableBy.1", "self")], &["a", "b", "c"]),
+            (&[("ExecutableBy.1", FRIEND)], &["a", "c"]),
+            (
+                &[
+                    ("Filter.1.Name", "block-device-mapping.snapshot-id"),
+                    ("Filter.1.Value.1", "snap-0000000000000000c"),
+                ],
+                &["c"],
+            ),
             (&[("ImageId.1", "ami-0000000000000000b")], &["b"]),
             (
                 &[("Filter.1.Name", "name"), ("Filter.1.Value.1", "mine-?")],

@@ -13,6 +13,8 @@ pub mod availability_zones;
 pub mod common;
 pub mod compute;
 pub mod gateways;
+pub mod image_attributes;
+pub mod image_create;
 pub mod image_import;
 pub mod images;
 pub mod instance_types;
@@ -80,6 +82,12 @@ pub const SERVED: &[&str] = &[
     image_import::DescribeImportImageTasks::NAME,
     image_import::CancelImportTask::NAME,
     image_import::DeregisterImage::NAME,
+    image_create::RegisterImage::NAME,
+    image_create::CreateImage::NAME,
+    image_create::CopyImage::NAME,
+    image_attributes::DescribeImageAttribute::NAME,
+    image_attributes::ModifyImageAttribute::NAME,
+    image_attributes::ResetImageAttribute::NAME,
     instances::DescribeInstances::NAME,
     compute::RunInstances::NAME,
     compute::StartInstances::NAME,
@@ -197,6 +205,24 @@ async fn dispatch<P: Ec2Port + ?Sized>(
         }
         image_import::DeregisterImage::NAME => {
             image_import::serve_deregister(port, caller, decode(params)?, id).await
+        }
+        image_create::RegisterImage::NAME => {
+            image_create::serve_register(port, caller, decode(params)?, id).await
+        }
+        image_create::CreateImage::NAME => {
+            image_create::serve_create(port, caller, decode(params)?, id).await
+        }
+        image_create::CopyImage::NAME => {
+            image_create::serve_copy(port, caller, decode(params)?, id).await
+        }
+        image_attributes::DescribeImageAttribute::NAME => {
+            image_attributes::serve_describe(port, caller, decode(params)?, id).await
+        }
+        image_attributes::ModifyImageAttribute::NAME => {
+            image_attributes::serve_modify(port, caller, decode(params)?, id).await
+        }
+        image_attributes::ResetImageAttribute::NAME => {
+            image_attributes::serve_reset(port, caller, decode(params)?, id).await
         }
         instances::DescribeInstances::NAME => {
             instances::serve(port, caller, decode(params)?, id).await

@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use super::common::{returned_true, tags_for, take_tag_specs, write_tags};
+use super::common::{returned_true, tags_for, take_permission_change, take_tag_specs, write_tags};
 use super::volumes::check_volume_id;
 use super::{answer, Request};
 use crate::error::{Code, Ec2Error, Resource};
@@ -495,43 +495,6 @@ pub struct ModifySnapshotAttribute {
     pub dry_run: bool,
 }
 
-/// A grantee of `CreateVolumePermission.Add.N` / `.Remove.N`: `Group` all or a `UserId`.
-fn take_grantees(p: &mut Params, prefix: &str) -> Result<Vec<String>, Ec2Error> {
-    let mut out = Vec::new();
-    for members in p.take_structs(prefix)? {
-        let mut sub = Params::from_map(members);
-        let group = sub.take("Group");
-        let user = sub.take("UserId");
-        sub.finish(&["Group", "UserId"])?;
-        match (group, user) {
-            (Some(g), None) if g == "all" => out.push(g),
-            (Some(g), None) => {
-                return Err(Ec2Error::invalid_value(format!(
-                    "The group '{g}' is not valid: the only group is all."
-                )))
-            }
-            (None, Some(u)) => out.push(check_account_number(u)?),
-            _ => {
-                return Err(Ec2Error::new(
-                    Code::InvalidParameterCombination,
-                    format!("Each {prefix} item takes either a Group or a UserId."),
-                ))
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn check_account_number(u: String) -> Result<String, Ec2Error> {
-    if u.len() == 12 && u.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(u)
-    } else {
-        Err(Ec2Error::invalid_value(format!(
-            "The user ID '{u}' is not a 12-digit account number."
-        )))
-    }
-}
-
 impl Request for ModifySnapshotAttribute {
     const NAME: &'static str = "ModifySnapshotAttribute";
     const MUTATING: bool = true;
@@ -547,45 +510,7 @@ impl Request for ModifySnapshotAttribute {
                 )));
             }
         }
-        let mut change = PermissionChange {
-            add: take_grantees(p, "CreateVolumePermission.Add")?,
-            remove: take_grantees(p, "CreateVolumePermission.Remove")?,
-            reset: false,
-        };
-        // The older form: OperationType with UserId.N and UserGroup.N.
-        let users = p.take_list("UserId")?;
-        let groups = p.take_list("UserGroup")?;
-        let operation = p.take("OperationType");
-        if !users.is_empty() || !groups.is_empty() || operation.is_some() {
-            let mut named = Vec::new();
-            for u in users {
-                named.push(check_account_number(u)?);
-            }
-            for g in groups {
-                if g != "all" {
-                    return Err(Ec2Error::invalid_value(format!(
-                        "The group '{g}' is not valid: the only group is all."
-                    )));
-                }
-                named.push(g);
-            }
-            match operation.as_deref() {
-                Some("add") => change.add.extend(named),
-                Some("remove") => change.remove.extend(named),
-                Some(other) => {
-                    return Err(Ec2Error::invalid_value(format!(
-                        "Value ({other}) for parameter operationType is invalid: it must be \
-                         add or remove."
-                    )))
-                }
-                None => {
-                    return Err(Ec2Error::new(
-                        Code::MissingParameter,
-                        "The request must contain the parameter OperationType.",
-                    ))
-                }
-            }
-        }
+        let change = take_permission_change(p, "CreateVolumePermission")?;
         if change.add.is_empty() && change.remove.is_empty() {
             return Err(Ec2Error::new(
                 Code::MissingParameter,

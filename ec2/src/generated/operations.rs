@@ -885,6 +885,25 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "CopyImage",
+        &[
+            "ClientToken",
+            "CopyImageTags",
+            "Description",
+            "DestinationAvailabilityZone",
+            "DestinationAvailabilityZoneId",
+            "DestinationOutpostArn",
+            "DryRun",
+            "Encrypted",
+            "KmsKeyId",
+            "Name",
+            "SnapshotCopyCompletionDurationMinutes",
+            "SourceImageId",
+            "SourceRegion",
+            "TagSpecification",
+        ],
+    ),
+    (
         "CopySnapshot",
         &[
             "CompletionDurationMinutes",
@@ -898,6 +917,19 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
             "PresignedUrl",
             "SourceRegion",
             "SourceSnapshotId",
+            "TagSpecification",
+        ],
+    ),
+    (
+        "CreateImage",
+        &[
+            "BlockDeviceMapping",
+            "Description",
+            "DryRun",
+            "InstanceId",
+            "Name",
+            "NoReboot",
+            "SnapshotLocation",
             "TagSpecification",
         ],
     ),
@@ -1153,6 +1185,14 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
             "Filter",
             "ZoneId",
             "ZoneName",
+        ],
+    ),
+    (
+        "DescribeImageAttribute",
+        &[
+            "Attribute",
+            "DryRun",
+            "ImageId",
         ],
     ),
     (
@@ -1473,6 +1513,24 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "ModifyImageAttribute",
+        &[
+            "Attribute",
+            "Description",
+            "DryRun",
+            "ImageId",
+            "ImdsSupport",
+            "LaunchPermission",
+            "OperationType",
+            "OrganizationArn",
+            "OrganizationalUnitArn",
+            "ProductCode",
+            "UserGroup",
+            "UserId",
+            "Value",
+        ],
+    ),
+    (
         "ModifyInstanceAttribute",
         &[
             "Attribute",
@@ -1563,6 +1621,29 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "RegisterImage",
+        &[
+            "Architecture",
+            "BillingProduct",
+            "BlockDeviceMapping",
+            "BootMode",
+            "Description",
+            "DryRun",
+            "EnaSupport",
+            "ImageLocation",
+            "ImdsSupport",
+            "KernelId",
+            "Name",
+            "RamdiskId",
+            "RootDeviceName",
+            "SriovNetSupport",
+            "TagSpecification",
+            "TpmSupport",
+            "UefiData",
+            "VirtualizationType",
+        ],
+    ),
+    (
         "ReleaseAddress",
         &[
             "AllocationId",
@@ -1592,6 +1673,14 @@ pub const EC2_INPUT_PARAMS: &[(&str, &[&str])] = &[
             "TransitGatewayId",
             "VpcEndpointId",
             "VpcPeeringConnectionId",
+        ],
+    ),
+    (
+        "ResetImageAttribute",
+        &[
+            "Attribute",
+            "DryRun",
+            "ImageId",
         ],
     ),
     (
