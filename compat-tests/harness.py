@@ -336,6 +336,41 @@ def cloudstack(server: Server, key: str, secret: str):
                       verify=server.ca_bundle(), timeout=20)
 
 
+# --- PostgreSQL ---------------------------------------------------------------------------------
+
+# The test cluster scripts/test starts; the suites that need PostgreSQL skip without it.
+POSTGRES_URL = os.environ.get("CIRRUS_TEST_POSTGRES_URL")
+
+
+def require_postgres():
+    """The mark of a PostgreSQL suite: skipped without a cluster, except in CI, where it fails."""
+    if not POSTGRES_URL and os.environ.get("CI") == "true":
+        raise RuntimeError("CI=true but CIRRUS_TEST_POSTGRES_URL is not set: run scripts/test")
+    return pytest.mark.skipif(not POSTGRES_URL, reason="CIRRUS_TEST_POSTGRES_URL is not set")
+
+
+def psql() -> str:
+    found = shutil.which("psql") or next(iter(sorted(
+        pathlib.Path("/usr/lib/postgresql").glob("*/bin/psql"), reverse=True)), None)
+    if not found:
+        pytest.fail("psql is not installed (Debian package postgresql-client)")
+    return str(found)
+
+
+def with_database(url: str, name: str) -> str:
+    head, _, query = url.partition("?")
+    scheme, _, rest = head.partition("://")
+    authority = rest.split("/", 1)[0]
+    return f"{scheme}://{authority}/{name}" + (f"?{query}" if query else "")
+
+
+def sql(url: str, statement: str) -> str:
+    """Runs one statement with psql; answers its rows, unaligned, one a line."""
+    done = subprocess.run([psql(), url, "-v", "ON_ERROR_STOP=1", "-qAtc", statement],
+                          check=True, capture_output=True, text=True, timeout=60)
+    return done.stdout.strip()
+
+
 # --- raw signed requests (to see a door's own error envelope) -----------------------------------
 
 def ec2_request(server: Server, access_key: str, secret_key: str | None, params: dict,

@@ -665,6 +665,12 @@ impl Orchestrator {
 
     /// Runs the job workers, the reconciler and the expunger until the process ends.
     pub fn spawn(self: &Arc<Self>) {
+        info!(
+            server = %self.server_id,
+            workers = self.config.workers,
+            job_lease_secs = self.config.job_lease.as_secs(),
+            "orchestrator running"
+        );
         let me = self.clone();
         tokio::spawn(async move { me.work().await });
         let me = self.clone();
@@ -713,6 +719,10 @@ impl Orchestrator {
         let mut tx = self.store.begin_write().await?;
         let claimed = jobs::claim(&mut tx, &self.server_id, lease_ms, limit).await?;
         tx.commit().await?;
+        for job in claimed.iter().filter(|j| j.attempts > 1) {
+            // A job claimed again: the server that held it stopped renewing its lease.
+            info!(job = %job.id, kind = job.kind.name(), attempt = job.attempts, "took over a job whose lease had lapsed");
+        }
         Ok(claimed)
     }
 
