@@ -126,6 +126,8 @@ pub struct Orchestrator {
     config: OrchestratorConfig,
     /// This server's name on the leases it holds.
     server_id: String,
+    /// Wakes the job loop when a job is queued here or ends. `notify_one` keeps a permit when
+    /// the loop is busy claiming, so a job queued meanwhile is not left to the next poll.
     wake: Notify,
     /// Where hosts that run real disks find templates' images; set once at start-up.
     images: std::sync::OnceLock<Arc<dyn crate::driver::TemplateImages>>,
@@ -310,7 +312,7 @@ impl Orchestrator {
             launched.instances.push(Instance { row, state });
         }
         tx.commit().await?;
-        self.wake.notify_waiters();
+        self.wake.notify_one();
         info!(
             reservation = %launched.reservation_id,
             count = launched.instances.len(),
@@ -445,7 +447,7 @@ impl Orchestrator {
             .await?;
         let instance = instance::get(&mut tx, &i.id).await?;
         tx.commit().await?;
-        self.wake.notify_waiters();
+        self.wake.notify_one();
         Ok(Queued {
             previous: i.state,
             instance,
@@ -486,7 +488,7 @@ impl Orchestrator {
             .await?;
         let instance = instance::get(&mut tx, &i.id).await?;
         tx.commit().await?;
-        self.wake.notify_waiters();
+        self.wake.notify_one();
         Ok(Queued {
             previous: i.state,
             instance,
@@ -509,7 +511,7 @@ impl Orchestrator {
             .queue(&mut tx, &i, JobKind::RebootInstance, user_id)
             .await?;
         tx.commit().await?;
-        self.wake.notify_waiters();
+        self.wake.notify_one();
         Ok(Queued {
             previous: i.state,
             instance: i.clone(),
@@ -545,7 +547,7 @@ impl Orchestrator {
             .await?;
         let instance = instance::get(&mut tx, &i.id).await?;
         tx.commit().await?;
-        self.wake.notify_waiters();
+        self.wake.notify_one();
         Ok(Queued {
             previous: i.state,
             instance,
@@ -601,7 +603,7 @@ impl Orchestrator {
             .await?;
         let instance = instance::get(&mut tx, &i.id).await?;
         tx.commit().await?;
-        self.wake.notify_waiters();
+        self.wake.notify_one();
         Ok(Queued {
             previous: i.state,
             instance,
@@ -703,7 +705,7 @@ impl Orchestrator {
                 tokio::spawn(async move {
                     me.run(job).await;
                     drop(permit);
-                    me.wake.notify_waiters();
+                    me.wake.notify_one();
                 });
             }
             if idle {
