@@ -332,7 +332,6 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         drivers,
         config.orchestrator.clone(),
     ));
-    orchestrator.spawn();
     let objects = cirrus::storage::ObjectStore::open_local(store.clone(), &blob_dir)
         .await
         .map_err(|e| {
@@ -352,6 +351,9 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     )
     .await?;
     orchestrator.set_template_images(templates.clone());
+    // Jobs are taken only once everything a job may need is open: a server that cannot open its
+    // blob store must not lease jobs (other servers' too, on a shared database) and then exit.
+    orchestrator.spawn();
     let cloud = Arc::new(Cloud {
         orchestrator,
         objects,

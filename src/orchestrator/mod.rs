@@ -1009,6 +1009,9 @@ impl Orchestrator {
     }
 
     /// Marks stopped every instance the database thinks is running but whose host says is not.
+    // LIMITATION: a driver's report is taken as the word of every host of its hypervisor. True
+    // for the simulator (one table for all its hosts) and for one QEMU host; with QEMU hosts on
+    // several machines, each server would mark the others' guests stopped (see jobs::CLAIMABLE).
     pub async fn reconcile(&self) -> CoreResult<()> {
         for driver in self.drivers.all() {
             // The database first, the hosts second: an instance is Running in the database

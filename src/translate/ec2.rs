@@ -114,6 +114,9 @@ fn image_state(state: &str) -> ImageState {
     }
 }
 
+// LIMITATION: a failed image carries no stateReason: EC2 documents no reason codes for images.
+// Why a template failed is in the native door's template status and, for an import, in
+// DescribeImportImageTasks' StatusMessage.
 fn image(t: OwnedTemplate, tags: Vec<(String, String)>) -> Image {
     let OwnedTemplate {
         template,
