@@ -336,6 +336,25 @@ def cloudstack(server: Server, key: str, secret: str):
                       verify=server.ca_bundle(), timeout=20)
 
 
+def cs_client(server: Server, keys_from: Server | None = None):
+    """A `cs` library client on `server` with the keys `keys_from` (default: `server`) wrote
+    into its cloudstack.ini."""
+    ini = (keys_from or server).ini("cloudstack.ini")["cloudstack"]
+    return cloudstack(server, ini["key"], ini["secret"])
+
+
+def wait_for(what: str, check, budget: float, every: float = 0.25):
+    """Polls `check` until it answers something true, and answers that; fails after `budget`
+    seconds."""
+    deadline = time.monotonic() + budget
+    while True:
+        got = check()
+        if got:
+            return got
+        assert time.monotonic() < deadline, f"{what} did not happen within {budget} s"
+        time.sleep(every)
+
+
 # --- PostgreSQL ---------------------------------------------------------------------------------
 
 # The test cluster scripts/test starts; the suites that need PostgreSQL skip without it.

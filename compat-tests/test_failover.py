@@ -13,7 +13,7 @@ import json
 import signal
 import time
 
-from harness import aws, boto3_client, cloudstack, require_postgres, sql
+from harness import aws, boto3_client, cs_client, require_postgres, sql, wait_for
 
 pytestmark = require_postgres()
 
@@ -28,22 +28,6 @@ start_latency_ms = {START_LATENCY_MS}
 [orchestrator]
 job_lease_secs = {LEASE_SECS}
 """
-
-
-def native(server, source):
-    """A `cs` client on `server`'s endpoint with the keys `source` wrote."""
-    ini = source.ini("cloudstack.ini")["cloudstack"]
-    return cloudstack(server, ini["key"], ini["secret"])
-
-
-def wait_for(what, check, budget):
-    deadline = time.monotonic() + budget
-    while True:
-        got = check()
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"{what} did not happen within {budget} s"
-        time.sleep(0.2)
 
 
 def test_a_job_outlives_its_server_and_the_blob_store_is_shared(make_server, database_url,
@@ -76,7 +60,7 @@ def test_a_job_outlives_its_server_and_the_blob_store_is_shared(make_server, dat
     body = bytes(range(256)) * 400
     s3_a.put_object(Bucket="shared", Key="disk.bin", Body=body)
 
-    cs_a = native(a, a)
+    cs_a = cs_client(a)
     zone = cs_a.listZones()["zone"][0]["id"]
     offering = next(o for o in cs_a.listServiceOfferings()["serviceoffering"]
                     if o["name"] == "t3.micro")
@@ -100,7 +84,7 @@ def test_a_job_outlives_its_server_and_the_blob_store_is_shared(make_server, dat
     killed_at = time.monotonic()
     assert a.stop(signal.SIGKILL) == -signal.SIGKILL
 
-    cs_b = native(b, a)  # A's written keys, against B's endpoint
+    cs_b = cs_client(b, keys_from=a)  # A's written keys, against B's endpoint
 
     def done():
         r = cs_b.queryAsyncJobResult(jobid=deployed["jobid"])

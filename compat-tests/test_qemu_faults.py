@@ -9,26 +9,15 @@ cannot boot, a full host).
 from __future__ import annotations
 
 import shutil
-import time
 
 import pytest
 
-from harness import boto3_client, cloudstack
+from harness import boto3_client, cs_client, wait_for
 
 pytestmark = pytest.mark.skipif(not shutil.which("qemu-img"),
                                 reason="qemu-img is not installed (Debian package qemu-utils)")
 
 MISSING = "/nonexistent/bin/qemu-system-x86_64"
-
-
-def wait_for(what, check, budget=60):
-    deadline = time.monotonic() + budget
-    while True:
-        got = check()
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"{what} did not happen within {budget} s"
-        time.sleep(0.2)
 
 
 def test_a_missing_qemu_binary_fails_the_start_clearly_and_leaves_nothing(make_server,
@@ -38,8 +27,7 @@ def test_a_missing_qemu_binary_fails_the_start_clearly_and_leaves_nothing(make_s
     server = make_server("--qemu", "--qemu-binary", MISSING, data_dir=data).start()
     ec2 = boto3_client(server, "ec2", server.access_key, server.secret_key)
     s3 = boto3_client(server, "s3", server.access_key, server.secret_key)
-    ini = server.ini("cloudstack.ini")["cloudstack"]
-    cs = cloudstack(server, ini["key"], ini["secret"])
+    cs = cs_client(server)
 
     # A disk that qemu-img takes for raw with a partition table: enough for an import.
     disk = bytearray(1 << 20)
@@ -55,7 +43,7 @@ def test_a_missing_qemu_binary_fails_the_start_clearly_and_leaves_nothing(make_s
         assert t["Status"] in ("active", "completed"), t
         return t.get("ImageId") if t["Status"] == "completed" else None
 
-    image = wait_for("the import", imported)
+    image = wait_for("the import", imported, 60)
     [host] = [h for h in cs.listHosts()["host"] if h["hypervisor"] == "KVM"]
 
     reservation = ec2.run_instances(ImageId=image, InstanceType="t3.nano", MinCount=1,
@@ -66,7 +54,7 @@ def test_a_missing_qemu_binary_fails_the_start_clearly_and_leaves_nothing(make_s
         [i] = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"]
         return i if i["State"]["Name"] != "pending" else None
 
-    instance = wait_for("the failed start", ended)
+    instance = wait_for("the failed start", ended, 60)
     assert instance["State"]["Name"] == "terminated", instance
     reason = instance.get("StateReason", {})
     assert reason.get("Code") == "Server.InternalError", instance
