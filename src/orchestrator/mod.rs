@@ -723,7 +723,12 @@ impl Orchestrator {
         tx.commit().await?;
         for job in claimed.iter().filter(|j| j.attempts > 1) {
             // A job claimed again: the server that held it stopped renewing its lease.
-            info!(job = %job.id, kind = job.kind.name(), attempt = job.attempts, "took over a job whose lease had lapsed");
+            info!(
+                job = %job.id,
+                kind = job.kind.name(),
+                attempt = job.attempts,
+                "took over a job whose lease had lapsed"
+            );
         }
         Ok(claimed)
     }

@@ -7,9 +7,9 @@
 //! `DIR/blobs/tmp/<writer>/<id>`, fsynced, renamed into place and its directory fsynced, so a
 //! crash never leaves a partial blob under a final name. Several management servers may share
 //! one blob directory: each writes in a directory of its own under `tmp/`, locked while it
-//! runs, and a starting server clears only the writers' directories nobody holds. Writing and reading run on blocking threads
-//! fed through small bounded channels, so the network and the disk overlap and no more than a
-//! few MiB of any object is in memory at once.
+//! runs, and a starting server clears only the writers' directories nobody holds. Writing and
+//! reading run on blocking threads fed through small bounded channels, so the network and the
+//! disk overlap and no more than a few MiB of any object is in memory at once.
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -216,19 +216,24 @@ fn own_writing_dir(all_tmp: &Path) -> io::Result<(PathBuf, File)> {
 }
 
 /// Removes the writing directories no live store holds, and loose files of older versions.
+/// Another server starting at the same time may remove the same ones: what is gone is done.
 fn clear_abandoned(all_tmp: &Path) -> io::Result<()> {
+    let gone_is_fine = |result: io::Result<()>| match result {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    };
     for entry in fs::read_dir(all_tmp)? {
         let entry = entry?;
         let path = entry.path();
         if !entry.file_type()?.is_dir() {
-            fs::remove_file(&path)?;
+            gone_is_fine(fs::remove_file(&path))?;
             continue;
         }
         let Ok(lock) = File::open(&path) else {
             continue; // removed meanwhile by another server's start
         };
         if lock.try_lock().is_ok() {
-            fs::remove_dir_all(&path)?;
+            gone_is_fine(fs::remove_dir_all(&path))?;
         }
     }
     Ok(())
