@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import itertools
 import pathlib
+import subprocess
+import uuid
 
 import pytest
 
-from harness import Server, clean_environment
+from harness import POSTGRES_URL, Server, clean_environment, psql, with_database
 
 
 def pytest_configure(config):
@@ -67,3 +69,15 @@ def boto3_session(monkeypatch):
     return make
 
 
+
+
+@pytest.fixture
+def database_url():
+    """A fresh, empty database of the test's own on the test cluster (CIRRUS_TEST_POSTGRES_URL;
+    a module that uses this is marked with harness.require_postgres())."""
+    name = f"compat_{uuid.uuid4().hex[:12]}"
+    subprocess.run([psql(), POSTGRES_URL, "-v", "ON_ERROR_STOP=1", "-qc",
+                    f'CREATE DATABASE "{name}"'], check=True, capture_output=True, timeout=60)
+    yield with_database(POSTGRES_URL, name)
+    subprocess.run([psql(), POSTGRES_URL, "-qc", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
+                   capture_output=True, timeout=60)

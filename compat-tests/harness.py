@@ -371,6 +371,60 @@ def cloudstack(server: Server, key: str, secret: str):
                       verify=server.ca_bundle(), timeout=20)
 
 
+def cs_client(server: Server, keys_from: Server | None = None):
+    """A `cs` library client on `server` with the keys `keys_from` (default: `server`) wrote
+    into its cloudstack.ini."""
+    ini = (keys_from or server).ini("cloudstack.ini")["cloudstack"]
+    return cloudstack(server, ini["key"], ini["secret"])
+
+
+def wait_for(what: str, check, budget: float, every: float = 0.25):
+    """Polls `check` until it answers something true, and answers that; fails after `budget`
+    seconds."""
+    deadline = time.monotonic() + budget
+    while True:
+        got = check()
+        if got:
+            return got
+        assert time.monotonic() < deadline, f"{what} did not happen within {budget} s"
+        time.sleep(every)
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------------
+
+# The test cluster scripts/test starts; the suites that need PostgreSQL skip without it.
+POSTGRES_URL = os.environ.get("CIRRUS_TEST_POSTGRES_URL")
+
+
+def require_postgres():
+    """The mark of a PostgreSQL suite: skipped without a cluster, except in CI, where it fails."""
+    if not POSTGRES_URL and os.environ.get("CI") == "true":
+        raise RuntimeError("CI=true but CIRRUS_TEST_POSTGRES_URL is not set: run scripts/test")
+    return pytest.mark.skipif(not POSTGRES_URL, reason="CIRRUS_TEST_POSTGRES_URL is not set")
+
+
+def psql() -> str:
+    found = shutil.which("psql") or next(iter(sorted(
+        pathlib.Path("/usr/lib/postgresql").glob("*/bin/psql"), reverse=True)), None)
+    if not found:
+        pytest.fail("psql is not installed (Debian package postgresql-client)")
+    return str(found)
+
+
+def with_database(url: str, name: str) -> str:
+    head, _, query = url.partition("?")
+    scheme, _, rest = head.partition("://")
+    authority = rest.split("/", 1)[0]
+    return f"{scheme}://{authority}/{name}" + (f"?{query}" if query else "")
+
+
+def sql(url: str, statement: str) -> str:
+    """Runs one statement with psql; answers its rows, unaligned, one a line."""
+    done = subprocess.run([psql(), url, "-v", "ON_ERROR_STOP=1", "-qAtc", statement],
+                          check=True, capture_output=True, text=True, timeout=60)
+    return done.stdout.strip()
+
+
 # --- raw signed requests (to see a door's own error envelope) -----------------------------------
 
 def ec2_request(server: Server, access_key: str, secret_key: str | None, params: dict,

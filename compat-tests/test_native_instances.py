@@ -137,6 +137,41 @@ def test_stop_start_reboot_destroy_recover_expunge(server):
     assert events["event"][0]["resourceid"] == vm["id"]
 
 
+def test_recovered_is_stopped_in_both_doors_and_the_expunge_delay_is_the_configured_one(
+        make_server, tmp_path, home, boto3_session):
+    delay = 3
+    config = tmp_path / "cirrus.toml"
+    config.write_text(f"[orchestrator]\nexpunge_delay_secs = {delay}\nsweep_interval_secs = 1\n")
+    server = make_server("--config", str(config)).start()
+    cs = client(server)
+    ec2 = boto3_session(server, home).client("ec2")
+
+    def ec2_state():
+        [instance] = [i for r in ec2.describe_instances()["Reservations"]
+                      for i in r["Instances"]]
+        return instance["State"]["Name"]
+
+    vm = deploy(cs)["virtualmachine"]
+    assert cs.destroyVirtualMachine(id=vm["id"])["virtualmachine"]["state"] == "Destroyed"
+    assert ec2_state() == "terminated"
+    assert cs.recoverVirtualMachine(id=vm["id"])["virtualmachine"]["state"] == "Stopped"
+    assert cs.listVirtualMachines(id=vm["id"])["virtualmachine"][0]["state"] == "Stopped"
+    assert ec2_state() == "stopped"
+    # Recovered means usable: it starts again.
+    assert cs.startVirtualMachine(id=vm["id"])["virtualmachine"]["state"] == "Running"
+    assert ec2_state() == "running"
+
+    destroyed_at = time.monotonic()  # before the request: the delay runs from the job's end
+    cs.destroyVirtualMachine(id=vm["id"])
+    while raw(server, "listVirtualMachines", id=vm["id"])[0] == 200:
+        assert time.monotonic() - destroyed_at < delay + 15, "never expunged"
+        time.sleep(0.2)
+    assert time.monotonic() - destroyed_at >= delay, "expunged before the configured delay"
+    status, body = raw(server, "recoverVirtualMachine", id=vm["id"])
+    assert status == 431, body
+    assert ec2.describe_instances()["Reservations"] == []
+
+
 def test_a_running_instance_cannot_change_offering(server):
     cs = client(server)
     vm = deploy(cs)["virtualmachine"]

@@ -3,48 +3,11 @@ start, with the data directory holding only files. Needs CIRRUS_TEST_POSTGRES_UR
 starts a throwaway cluster and sets it); skipped without it, except in CI, where it must be set.
 """
 
-import glob
 import json
-import os
-import shutil
-import subprocess
-import uuid
 
-import pytest
+from harness import aws, cs_cli, require_postgres
 
-from harness import aws, cs_cli
-
-BASE_URL = os.environ.get("CIRRUS_TEST_POSTGRES_URL")
-
-if not BASE_URL and os.environ.get("CI") == "true":
-    raise RuntimeError("CI=true but CIRRUS_TEST_POSTGRES_URL is not set: run scripts/test")
-pytestmark = pytest.mark.skipif(not BASE_URL, reason="CIRRUS_TEST_POSTGRES_URL is not set")
-
-
-def psql() -> str:
-    found = shutil.which("psql") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/psql"),
-                                                    reverse=True)), None)
-    if not found:
-        pytest.fail("psql is not installed (Debian package postgresql-client)")
-    return found
-
-
-def with_database(url: str, name: str) -> str:
-    head, _, query = url.partition("?")
-    scheme, _, rest = head.partition("://")
-    authority = rest.split("/", 1)[0]
-    return f"{scheme}://{authority}/{name}" + (f"?{query}" if query else "")
-
-
-@pytest.fixture
-def database_url():
-    """A fresh, empty database of the test's own on the test cluster."""
-    name = f"compat_{uuid.uuid4().hex[:12]}"
-    subprocess.run([psql(), BASE_URL, "-v", "ON_ERROR_STOP=1", "-qc", f'CREATE DATABASE "{name}"'],
-                   check=True, capture_output=True, timeout=60)
-    yield with_database(BASE_URL, name)
-    subprocess.run([psql(), BASE_URL, "-qc", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
-                   capture_output=True, timeout=60)
+pytestmark = require_postgres()
 
 
 def test_serve_on_postgres_and_reuse_it(make_server, database_url, home, tmp_path):

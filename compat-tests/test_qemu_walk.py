@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from harness import Server, aws, cloudstack, free_port
+from harness import Server, aws, cs_client, free_port, wait_for
 
 GUEST_IMAGE = os.environ.get("CIRRUS_GUEST_IMAGE")
 
@@ -79,21 +79,6 @@ def cli(server, home, *args):
     assert r.returncode == 0, f"aws {' '.join(args)} failed: {r.stderr}"
     text = r.stdout.strip()
     return json.loads(text) if text.startswith(("{", "[")) else {}
-
-
-def cs_client(server):
-    ini = server.ini("cloudstack.ini")["cloudstack"]
-    return cloudstack(server, ini["key"], ini["secret"])
-
-
-def wait_for(what, check, budget):
-    deadline = time.monotonic() + budget
-    while True:
-        got = check()
-        if got:
-            return got
-        assert time.monotonic() < deadline, f"{what} did not happen within {budget} s"
-        time.sleep(0.25)
 
 
 def console(server, home, instance_id):

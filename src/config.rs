@@ -41,6 +41,8 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub listen: Option<String>,
     pub database_url: Option<String>,
+    /// Where the blob store keeps its bytes; `DIR/blobs` when absent.
+    pub blob_dir: Option<PathBuf>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub endpoint_url: Option<String>,
@@ -49,6 +51,8 @@ pub struct FileConfig {
     pub log: Option<String>,
     /// Register this machine as a QEMU host and run real guests on it.
     pub qemu: Option<bool>,
+    /// The emulator the QEMU driver runs, a path or a name looked up on PATH.
+    pub qemu_binary: Option<PathBuf>,
     #[serde(default)]
     pub simulator: SimulatorFileConfig,
     #[serde(default)]
@@ -186,6 +190,7 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub listen: Option<String>,
     pub database_url: Option<String>,
+    pub blob_dir: Option<PathBuf>,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub endpoint_url: Option<String>,
@@ -193,6 +198,7 @@ pub struct Overrides {
     pub zone: Option<String>,
     pub log: Option<String>,
     pub qemu: bool,
+    pub qemu_binary: Option<PathBuf>,
 }
 
 /// Where the database and data directory are: all `cirrus admin` needs.
@@ -216,6 +222,9 @@ pub struct SimulatorConfig {
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub store: StoreConfig,
+    /// Where the blob store keeps its bytes; `None` for `DIR/blobs`. Servers sharing one
+    /// database share this directory too, so an object written through one is read through any.
+    pub blob_dir: Option<PathBuf>,
     pub listen: SocketAddr,
     pub tls: Option<(PathBuf, PathBuf)>,
     /// The URL written into client configuration; derived from `listen` when not given.
@@ -227,6 +236,8 @@ pub struct ServeConfig {
     pub orchestrator: OrchestratorConfig,
     /// Whether this server runs real guests under QEMU on this machine.
     pub qemu: bool,
+    /// The emulator the QEMU driver runs; `None` for `qemu-system-x86_64` on PATH.
+    pub qemu_binary: Option<PathBuf>,
     pub network: NetworkConfig,
     pub templates: crate::storage::templates::TemplateConfig,
     pub s3: S3Config,
@@ -339,6 +350,7 @@ impl ServeConfig {
         }
         Ok(Self {
             store,
+            blob_dir: over.blob_dir.or(file.blob_dir),
             listen,
             tls,
             endpoint_url,
@@ -348,6 +360,7 @@ impl ServeConfig {
             simulator,
             orchestrator,
             qemu: over.qemu || file.qemu.unwrap_or(false),
+            qemu_binary: over.qemu_binary.or(file.qemu_binary),
             network,
             templates: resolve_templates(&file.templates)?,
             s3: resolve_s3(&file.s3)?,
@@ -492,6 +505,25 @@ mod tests {
         };
         assert!(ServeConfig::resolve(FileConfig::default(), over).is_err());
         assert!(toml::from_str::<FileConfig>("lisen = \"x\"").is_err());
+    }
+
+    #[test]
+    fn the_blob_directory_and_the_qemu_binary_come_from_a_flag_or_the_file() {
+        let c = ServeConfig::resolve(FileConfig::default(), Overrides::default()).ok();
+        assert_eq!(c.map(|c| (c.blob_dir, c.qemu_binary)), Some((None, None)));
+        let f = file("blob_dir = \"/srv/blobs\"\nqemu_binary = \"/opt/qemu/bin/qemu\"\n");
+        let over = Overrides {
+            blob_dir: Some("/mnt/shared/blobs".into()),
+            ..Overrides::default()
+        };
+        let c = ServeConfig::resolve(f, over).ok();
+        assert_eq!(
+            c.map(|c| (c.blob_dir, c.qemu_binary)),
+            Some((
+                Some(PathBuf::from("/mnt/shared/blobs")),
+                Some(PathBuf::from("/opt/qemu/bin/qemu"))
+            ))
+        );
     }
 
     #[test]

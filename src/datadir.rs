@@ -4,6 +4,8 @@
 //! DIR/cirrus.db         the SQLite database, when no database URL is configured
 //! DIR/cirrus.lock       held by the running server; a second server on DIR refuses to start
 //! DIR/blobs/            secondary storage: bytes of objects, templates, ISOs and snapshots
+//!                       (unless --blob-dir puts them elsewhere, as servers sharing one
+//!                       database do)
 //! DIR/primary/          primary storage: volumes of the instances on this machine's hosts
 //! DIR/instances/ID/     per-instance runtime files (QMP socket, console log, config drive)
 //! DIR/aws/config        AWS CLI / boto3 profile `default`: region and endpoint_url

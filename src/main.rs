@@ -66,6 +66,10 @@ struct StoreArgs {
 struct ServeArgs {
     #[command(flatten)]
     store: StoreArgs,
+    /// Where the blob store keeps the bytes of objects, templates and snapshots [default:
+    /// DIR/blobs]; servers sharing one database must share this directory too.
+    #[arg(long, env = "CIRRUS_BLOB_DIR", value_name = "DIR")]
+    blob_dir: Option<PathBuf>,
     /// The address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "CIRRUS_LISTEN", value_name = "ADDR")]
     listen: Option<String>,
@@ -91,6 +95,10 @@ struct ServeArgs {
     /// software emulation otherwise) in its own cluster of the default zone.
     #[arg(long, env = "CIRRUS_QEMU")]
     qemu: bool,
+    /// The emulator that runs QEMU guests, a path or a name looked up on PATH [default:
+    /// qemu-system-x86_64].
+    #[arg(long, env = "CIRRUS_QEMU_BINARY", value_name = "PATH")]
+    qemu_binary: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -261,6 +269,7 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         data_dir: args.store.data_dir,
         listen: args.listen,
         database_url: args.store.database_url,
+        blob_dir: args.blob_dir,
         tls_cert: args.tls_cert,
         tls_key: args.tls_key,
         endpoint_url: args.endpoint_url,
@@ -268,6 +277,7 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         zone: args.zone,
         log: args.log,
         qemu: args.qemu,
+        qemu_binary: args.qemu_binary,
     };
     let config = ServeConfig::resolve(file, overrides)?;
     init_logging(&config.log)?;
@@ -302,13 +312,19 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         .unwrap_or_else(|| config.region.clone());
     write_client_files(&store, &dir, &config, &region).await?;
 
+    let blob_dir = config.blob_dir.clone().unwrap_or_else(|| dir.blobs());
     let listener = server::bind(config.listen).await?;
     let simulator = Simulator::new(store.clone(), config.simulator.behaviour.clone());
     let mut drivers: Vec<Arc<dyn Driver>> = vec![Arc::new(simulator)];
     if config.qemu {
         let host = bootstrap::ensure_qemu_host(&store).await?;
         tracing::info!(host = %host.name, cpus = host.cpus, memory_mib = host.memory_mib, "QEMU host ready");
-        drivers.push(Arc::new(Qemu::new(QemuConfig::new(dir.root()))));
+        let mut qemu = QemuConfig::new(dir.root());
+        qemu.templates_dir = blob_dir.join("templates");
+        if let Some(binary) = &config.qemu_binary {
+            qemu.qemu_binary.clone_from(binary);
+        }
+        drivers.push(Arc::new(Qemu::new(qemu)));
     }
     let drivers = Drivers::new(drivers);
     let orchestrator = Arc::new(Orchestrator::new(
@@ -316,10 +332,15 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         drivers,
         config.orchestrator.clone(),
     ));
-    orchestrator.spawn();
-    let objects = Arc::new(
-        cirrus::storage::ObjectStore::open_local(store.clone(), &dir.root().join("blobs")).await?,
-    );
+    let objects = cirrus::storage::ObjectStore::open_local(store.clone(), &blob_dir)
+        .await
+        .map_err(|e| {
+            Failure(format!(
+                "cannot use the blob directory {}: {e}",
+                blob_dir.display()
+            ))
+        })?;
+    let objects = Arc::new(objects);
     objects.spawn_upload_sweeper(config.s3.upload_max_age);
     let templates = cirrus::storage::templates::TemplateStore::open(
         store.clone(),
@@ -330,6 +351,9 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     )
     .await?;
     orchestrator.set_template_images(templates.clone());
+    // Jobs are taken only once everything a job may need is open: a server that cannot open its
+    // blob store must not lease jobs (other servers' too, on a shared database) and then exit.
+    orchestrator.spawn();
     let cloud = Arc::new(Cloud {
         orchestrator,
         objects,

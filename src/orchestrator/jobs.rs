@@ -195,6 +195,10 @@ pub async fn enqueue(
 
 /// The jobs this server may take now: queued ones first in line for their instance, and
 /// running ones whose lease has lapsed (their server is gone).
+// LIMITATION: any server takes any job, whatever host the instance is on. That holds for
+// simulated hosts (their state is in the database) but not for QEMU hosts, which only the
+// server on that machine can drive: a server without that host fails the job. Claiming by the
+// hosts a server drives waits for `cirrus agent` on each hypervisor host.
 const CLAIMABLE: &str = "\
     SELECT j.id FROM jobs j \
     WHERE (j.state = 'queued' AND NOT EXISTS ( \

@@ -127,6 +127,8 @@ pub struct Orchestrator {
     config: OrchestratorConfig,
     /// This server's name on the leases it holds.
     server_id: String,
+    /// Wakes the job loop when a job is queued here or ends. `notify_one` keeps a permit when
+    /// the loop is busy claiming, so a job queued meanwhile is not left to the next poll.
     wake: Notify,
     /// Where hosts that run real disks find templates' images; set once at start-up.
     images: std::sync::OnceLock<Arc<dyn crate::driver::TemplateImages>>,
@@ -311,7 +313,7 @@ impl Orchestrator {
             launched.instances.push(Instance { row, state });
         }
         tx.commit().await?;
-        self.wake.notify_waiters();
+        self.wake.notify_one();
         info!(
             reservation = %launched.reservation_id,
             count = launched.instances.len(),
@@ -446,7 +448,7 @@ impl Orchestrator {
             .await?;
         let instance = instance::get(&mut tx, &i.id).await?;
         tx.commit().await?;
-        self.wake.notify_waiters();
+        self.wake.notify_one();
         Ok(Queued {
             previous: i.state,
             instance,
@@ -487,7 +489,7 @@ impl Orchestrator {
             .await?;
         let instance = instance::get(&mut tx, &i.id).await?;
         tx.commit().await?;
-        self.wake.notify_waiters();
+        self.wake.notify_one();
         Ok(Queued {
             previous: i.state,
             instance,
@@ -510,7 +512,7 @@ impl Orchestrator {
             .queue(&mut tx, &i, JobKind::RebootInstance, user_id)
             .await?;
         tx.commit().await?;
-        self.wake.notify_waiters();
+        self.wake.notify_one();
         Ok(Queued {
             previous: i.state,
             instance: i.clone(),
@@ -546,7 +548,7 @@ impl Orchestrator {
             .await?;
         let instance = instance::get(&mut tx, &i.id).await?;
         tx.commit().await?;
-        self.wake.notify_waiters();
+        self.wake.notify_one();
         Ok(Queued {
             previous: i.state,
             instance,
@@ -602,7 +604,7 @@ impl Orchestrator {
             .await?;
         let instance = instance::get(&mut tx, &i.id).await?;
         tx.commit().await?;
-        self.wake.notify_waiters();
+        self.wake.notify_one();
         Ok(Queued {
             previous: i.state,
             instance,
@@ -666,6 +668,12 @@ impl Orchestrator {
 
     /// Runs the job workers, the reconciler and the expunger until the process ends.
     pub fn spawn(self: &Arc<Self>) {
+        info!(
+            server = %self.server_id,
+            workers = self.config.workers,
+            job_lease_secs = self.config.job_lease.as_secs(),
+            "orchestrator running"
+        );
         let me = self.clone();
         tokio::spawn(async move { me.work().await });
         let me = self.clone();
@@ -698,7 +706,7 @@ impl Orchestrator {
                 tokio::spawn(async move {
                     me.run(job).await;
                     drop(permit);
-                    me.wake.notify_waiters();
+                    me.wake.notify_one();
                 });
             }
             if idle {
@@ -714,6 +722,15 @@ impl Orchestrator {
         let mut tx = self.store.begin_write().await?;
         let claimed = jobs::claim(&mut tx, &self.server_id, lease_ms, limit).await?;
         tx.commit().await?;
+        for job in claimed.iter().filter(|j| j.attempts > 1) {
+            // A job claimed again: the server that held it stopped renewing its lease.
+            info!(
+                job = %job.id,
+                kind = job.kind.name(),
+                attempt = job.attempts,
+                "took over a job whose lease had lapsed"
+            );
+        }
         Ok(claimed)
     }
 
@@ -998,6 +1015,9 @@ impl Orchestrator {
     }
 
     /// Marks stopped every instance the database thinks is running but whose host says is not.
+    // LIMITATION: a driver's report is taken as the word of every host of its hypervisor. True
+    // for the simulator (one table for all its hosts) and for one QEMU host; with QEMU hosts on
+    // several machines, each server would mark the others' guests stopped (see jobs::CLAIMABLE).
     pub async fn reconcile(&self) -> CoreResult<()> {
         for driver in self.drivers.all() {
             // The database first, the hosts second: an instance is Running in the database

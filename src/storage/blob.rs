@@ -4,10 +4,12 @@
 //! chose, so no key can reach outside the store. What a blob means is the database's business.
 //!
 //! [`FsBlobStore`], the default, keeps `DIR/blobs/ab/cd/<id>`: a blob is written to
-//! `DIR/blobs/tmp/<id>`, fsynced, renamed into place and its directory fsynced, so a crash
-//! never leaves a partial blob under a final name. Writing and reading run on blocking threads
-//! fed through small bounded channels, so the network and the disk overlap and no more than a
-//! few MiB of any object is in memory at once.
+//! `DIR/blobs/tmp/<writer>/<id>`, fsynced, renamed into place and its directory fsynced, so a
+//! crash never leaves a partial blob under a final name. Several management servers may share
+//! one blob directory: each writes in a directory of its own under `tmp/`, locked while it
+//! runs, and a starting server clears only the writers' directories nobody holds. Writing and
+//! reading run on blocking threads fed through small bounded channels, so the network and the
+//! disk overlap and no more than a few MiB of any object is in memory at once.
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -162,24 +164,24 @@ impl Body for BlobBody {
 #[derive(Debug)]
 pub struct FsBlobStore {
     root: PathBuf,
+    /// This store's own directory for blobs being written, under `root/tmp`.
     tmp: PathBuf,
+    /// The lock on `tmp` that tells other servers sharing `root` that this one is alive.
+    _tmp_lock: File,
 }
 
 impl FsBlobStore {
-    /// Opens (creating if needed) a blob store under `root`, and removes what a crash left in
-    /// its temporary directory.
+    /// Opens (creating if needed) a blob store under `root`, and removes what crashed writers
+    /// left in its temporary directory.
     pub fn open(root: &Path) -> io::Result<Self> {
-        let tmp = root.join("tmp");
-        fs::create_dir_all(&tmp)?;
-        for entry in fs::read_dir(&tmp)? {
-            let entry = entry?;
-            if entry.file_type()?.is_file() {
-                fs::remove_file(entry.path())?;
-            }
-        }
+        let all_tmp = root.join("tmp");
+        fs::create_dir_all(&all_tmp)?;
+        clear_abandoned(&all_tmp)?;
+        let (tmp, lock) = own_writing_dir(&all_tmp)?;
         Ok(Self {
             root: root.to_owned(),
             tmp,
+            _tmp_lock: lock,
         })
     }
 
@@ -191,6 +193,50 @@ impl FsBlobStore {
         }
         Ok(self.root.join(&id[0..2]).join(&id[2..4]).join(id))
     }
+}
+
+/// Makes a writing directory under `all_tmp` and locks it for as long as the store lives.
+fn own_writing_dir(all_tmp: &Path) -> io::Result<(PathBuf, File)> {
+    loop {
+        let dir = all_tmp.join(uuid::Uuid::new_v4().simple().to_string());
+        fs::create_dir(&dir)?;
+        let lock = match File::open(&dir) {
+            Ok(lock) => lock,
+            // Another server's start took it for abandoned before we locked it: make another.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        match lock.try_lock() {
+            // The directory is ours only if nobody removed it before we held the lock.
+            Ok(()) if dir.is_dir() => return Ok((dir, lock)),
+            Ok(()) | Err(fs::TryLockError::WouldBlock) => continue,
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
+    }
+}
+
+/// Removes the writing directories no live store holds, and loose files of older versions.
+/// Another server starting at the same time may remove the same ones: what is gone is done.
+fn clear_abandoned(all_tmp: &Path) -> io::Result<()> {
+    let gone_is_fine = |result: io::Result<()>| match result {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    };
+    for entry in fs::read_dir(all_tmp)? {
+        let entry = entry?;
+        let path = entry.path();
+        if !entry.file_type()?.is_dir() {
+            gone_is_fine(fs::remove_file(&path))?;
+            continue;
+        }
+        let Ok(lock) = File::open(&path) else {
+            continue; // removed meanwhile by another server's start
+        };
+        if lock.try_lock().is_ok() {
+            gone_is_fine(fs::remove_dir_all(&path))?;
+        }
+    }
+    Ok(())
 }
 
 #[async_trait::async_trait]
@@ -407,10 +453,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(blob.size, data.len() as u64);
-        assert!(fs::read_dir(dir.path().join("tmp"))
-            .unwrap()
-            .next()
-            .is_none());
+        assert!(fs::read_dir(&store.tmp).unwrap().next().is_none());
 
         let whole = store.read(&blob.id, 0..blob.size).await.unwrap();
         assert_eq!(read_all(whole).await, data);
@@ -436,10 +479,34 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, BlobError::TooLarge(99)));
-        assert!(fs::read_dir(dir.path().join("tmp"))
-            .unwrap()
-            .next()
-            .is_none());
+        assert!(fs::read_dir(&store.tmp).unwrap().next().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_store_opened_beside_a_live_one_keeps_its_writes_and_clears_a_dead_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = FsBlobStore::open(dir.path()).unwrap();
+        let dead = FsBlobStore::open(dir.path()).unwrap();
+        fs::write(live.tmp.join("half-written"), b"x").unwrap();
+        fs::write(dead.tmp.join("left-by-a-crash"), b"x").unwrap();
+        fs::write(dir.path().join("tmp").join("older-layout"), b"x").unwrap();
+        let dead_tmp = dead.tmp.clone();
+        drop(dead);
+
+        let other = FsBlobStore::open(dir.path()).unwrap();
+        assert!(
+            live.tmp.join("half-written").is_file(),
+            "a live writer's file was removed"
+        );
+        assert!(!dead_tmp.exists(), "a dead writer's directory was kept");
+        assert!(!dir.path().join("tmp").join("older-layout").exists());
+        assert_ne!(other.tmp, live.tmp);
+        let blob = other
+            .write(body_from_bytes(Bytes::from_static(b"shared")), 100)
+            .await
+            .unwrap();
+        let read = live.read(&blob.id, 0..blob.size).await.unwrap();
+        assert_eq!(read_all(read).await, b"shared");
     }
 
     #[test]
