@@ -330,10 +330,13 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     )
     .await?;
     orchestrator.set_template_images(templates.clone());
+    let isos = cirrus::storage::isos::IsoStore::open(store.clone(), templates.clone()).await?;
+    orchestrator.set_iso_images(isos.clone());
     let cloud = Arc::new(Cloud {
         orchestrator,
         objects,
         templates,
+        isos,
         store: store.clone(),
         region,
         endpoint_url: config.endpoint_url.clone(),
