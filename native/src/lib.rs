@@ -12,6 +12,7 @@
 pub mod args;
 mod dispatch;
 pub mod error;
+pub mod isos;
 pub mod params;
 pub mod registry;
 pub mod render;
@@ -145,6 +146,9 @@ pub enum JobCommand {
     DeleteAccount,
     DisableAccount,
     DeleteTemplate,
+    DeleteIso,
+    AttachIso,
+    DetachIso,
     AssociateIpAddress,
     DisassociateIpAddress,
     DisableStaticNat,
@@ -155,7 +159,7 @@ pub enum JobCommand {
 }
 
 impl JobCommand {
-    pub const ALL: [Self; 19] = [
+    pub const ALL: [Self; 22] = [
         Self::DeployVirtualMachine,
         Self::StartVirtualMachine,
         Self::StopVirtualMachine,
@@ -168,6 +172,9 @@ impl JobCommand {
         Self::DeleteAccount,
         Self::DisableAccount,
         Self::DeleteTemplate,
+        Self::DeleteIso,
+        Self::AttachIso,
+        Self::DetachIso,
         Self::AssociateIpAddress,
         Self::DisassociateIpAddress,
         Self::DisableStaticNat,
@@ -192,6 +199,9 @@ impl JobCommand {
             Self::DeleteAccount => "deleteAccount",
             Self::DisableAccount => "disableAccount",
             Self::DeleteTemplate => "deleteTemplate",
+            Self::DeleteIso => "deleteIso",
+            Self::AttachIso => "attachIso",
+            Self::DetachIso => "detachIso",
             Self::AssociateIpAddress => "associateIpAddress",
             Self::DisassociateIpAddress => "disassociateIpAddress",
             Self::DisableStaticNat => "disableStaticNat",
@@ -229,6 +239,9 @@ impl JobCommand {
             Self::DeleteTemplate => {
                 "org.apache.cloudstack.api.command.user.template.DeleteTemplateCmd"
             }
+            Self::DeleteIso => "org.apache.cloudstack.api.command.user.iso.DeleteIsoCmd",
+            Self::AttachIso => "org.apache.cloudstack.api.command.user.iso.AttachIsoCmd",
+            Self::DetachIso => "org.apache.cloudstack.api.command.user.iso.DetachIsoCmd",
             Self::AssociateIpAddress => {
                 "org.apache.cloudstack.api.command.user.address.AssociateIPAddrCmd"
             }
@@ -258,6 +271,7 @@ impl JobCommand {
             Self::DeleteDomain => Some("Domain"),
             Self::DeleteAccount | Self::DisableAccount => Some("Account"),
             Self::DeleteTemplate => Some("Template"),
+            Self::DeleteIso => Some("Iso"),
             Self::AssociateIpAddress | Self::DisassociateIpAddress | Self::DisableStaticNat => {
                 Some("IpAddress")
             }
@@ -389,6 +403,40 @@ pub trait NativePort: Send + Sync + 'static {
     /// Deletes a template: the job id.
     async fn delete_template(&self, _caller: &Caller, _id: &str) -> PortResult<String> {
         Err(PortError::NotImplemented("deleteTemplate"))
+    }
+    async fn list_isos(
+        &self,
+        _caller: &Caller,
+        _req: &isos::ListIsos,
+    ) -> PortResult<Listing<types::Template>> {
+        Err(PortError::NotImplemented("listIsos"))
+    }
+    /// Starts downloading an ISO from a URL; the ISO, not ready yet.
+    async fn register_iso(
+        &self,
+        _caller: &Caller,
+        _req: &isos::RegisterIso,
+    ) -> PortResult<types::Template> {
+        Err(PortError::NotImplemented("registerIso"))
+    }
+    async fn update_iso(
+        &self,
+        _caller: &Caller,
+        _req: &isos::UpdateIso,
+    ) -> PortResult<types::Template> {
+        Err(PortError::NotImplemented("updateIso"))
+    }
+    /// Deletes an ISO: the job id.
+    async fn delete_iso(&self, _caller: &Caller, _id: &str) -> PortResult<String> {
+        Err(PortError::NotImplemented("deleteIso"))
+    }
+    /// Queues an attach or detach of an instance's ISO: the job id.
+    async fn change_iso_drive(
+        &self,
+        _caller: &Caller,
+        _req: &isos::IsoDrive,
+    ) -> PortResult<String> {
+        Err(PortError::NotImplemented("attachIso"))
     }
     async fn list_domains(
         &self,
