@@ -1702,6 +1702,31 @@ mod tests {
             console_text(&qemu, &id).await
         );
 
+        // The guest's CD drive takes an ISO and gives it back while it runs (QEMU's view of the
+        // drive: the test guest has no CD driver to report it).
+        let iso = dir.path().join("tools.iso");
+        fs::write(&iso, vec![0u8; 64 * 1024]).unwrap();
+        let files = Files::new(&dir.path().join("instances"), &id);
+        let medium = || async {
+            let mut qmp = Qmp::connect(&files.qmp).await.unwrap();
+            let blocks = qmp.execute("query-block", json!({})).await.unwrap();
+            let cd = blocks
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|b| b["qdev"].as_str().is_some_and(|q| q.contains(CDROM_DEVICE)))
+                .cloned()
+                .expect("the guest has a CD drive");
+            cd.pointer("/inserted/file")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        assert_eq!(medium().await, None, "the drive starts empty");
+        qemu.change_cdrom(&id, Some(&iso)).await.unwrap();
+        assert_eq!(medium().await.as_deref(), iso.to_str());
+        qemu.change_cdrom(&id, None).await.unwrap();
+        assert_eq!(medium().await, None, "the ISO was ejected");
+
         // Destroying a running guest ends it; the volumes are primary storage's, not the guest's.
         qemu.destroy(&id).await.unwrap();
         assert!(processes_of(&id).is_empty());
@@ -1839,6 +1864,34 @@ mod tests {
         assert!(args.contains(&"-nodefaults".to_owned()));
         assert!(args.contains(&"-daemonize".to_owned()));
         assert!(args.iter().any(|a| a.starts_with("guest=cirrus-6f1c2a3b")));
+    }
+
+    #[test]
+    fn an_attached_iso_is_in_the_cd_drive_at_boot() {
+        let guest = spec("6f1c2a3b-0000-4000-8000-000000000002");
+        let files = Files::new(Path::new("/var/lib/cirrus/instances"), &guest.instance_id);
+        let drives = |extra: &QemuGuest| -> Vec<String> {
+            let args: Vec<String> = qemu_args(&guest, extra, &files, Accel::Tcg)
+                .into_iter()
+                .map(|a| a.into_string().unwrap())
+                .collect();
+            args.iter()
+                .filter(|a| a.contains("id=cd0"))
+                .cloned()
+                .collect()
+        };
+        assert_eq!(
+            drives(&QemuGuest::default()),
+            ["if=none,id=cd0,media=cdrom,readonly=on"]
+        );
+        let extra = QemuGuest {
+            cdrom: Some(PathBuf::from("/cache/a,b.iso")),
+            ..QemuGuest::default()
+        };
+        assert_eq!(
+            drives(&extra),
+            ["if=none,id=cd0,media=cdrom,readonly=on,file=/cache/a,,b.iso,format=raw"]
+        );
     }
 
     #[test]
