@@ -258,6 +258,7 @@ impl IsoStore {
 
     /// Deletes an ISO with its object and cached copy; refused while an instance has it in its
     /// drive (as CloudStack refuses). A download in flight finds its row gone and cleans up.
+    /// LIMITATION: that download is not cancelled; it runs to its end before it is discarded.
     pub async fn delete(&self, iso: &Iso) -> CoreResult<()> {
         let mut tx = self.store.begin_write().await?;
         if iso::users(&mut tx, &iso.id).await? > 0 {
