@@ -24,6 +24,8 @@ pub struct Cloud {
     pub objects: Arc<crate::storage::ObjectStore>,
     /// Templates' images in secondary storage: downloads, imports and the host's cache.
     pub templates: Arc<crate::storage::templates::TemplateStore>,
+    /// ISO images in secondary storage: downloads and the host's cache.
+    pub isos: Arc<crate::storage::isos::IsoStore>,
 }
 
 impl Cloud {

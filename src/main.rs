@@ -351,6 +351,8 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
     )
     .await?;
     orchestrator.set_template_images(templates.clone());
+    let isos = cirrus::storage::isos::IsoStore::open(store.clone(), templates.clone()).await?;
+    orchestrator.set_iso_images(isos.clone());
     // Jobs are taken only once everything a job may need is open: a server that cannot open its
     // blob store must not lease jobs (other servers' too, on a shared database) and then exit.
     orchestrator.spawn();
@@ -358,6 +360,7 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         orchestrator,
         objects,
         templates,
+        isos,
         store: store.clone(),
         region,
         endpoint_url: config.endpoint_url.clone(),

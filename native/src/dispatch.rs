@@ -252,6 +252,36 @@ pub(crate) async fn run<P: NativePort + ?Sized>(
                     .map_err(fail)?,
             )
         }
+        Command::ListIsos => {
+            let req = crate::isos::ListIsos::decode(args)?;
+            list(spec, port.list_isos(caller, &req).await.map_err(fail)?)
+        }
+        Command::RegisterIso => {
+            let req = crate::isos::RegisterIso::decode(args);
+            let iso = port.register_iso(caller, &req).await.map_err(fail)?;
+            list(
+                spec,
+                Listing {
+                    count: 1,
+                    items: vec![iso],
+                },
+            )
+        }
+        Command::UpdateIso => {
+            let req = crate::isos::UpdateIso::decode(args);
+            single(spec, &port.update_iso(caller, &req).await.map_err(fail)?)
+        }
+        Command::DeleteIso => {
+            let id = args.string("id").unwrap_or_default();
+            let job = port.delete_iso(caller, &id).await.map_err(fail)?;
+            submitted(None, job)
+        }
+        Command::AttachIso | Command::DetachIso => {
+            let attach = spec.command == Command::AttachIso;
+            let req = crate::isos::IsoDrive::decode(args, attach);
+            let job = port.change_iso_drive(caller, &req).await.map_err(fail)?;
+            submitted(None, job)
+        }
         Command::ListOsTypes => {
             let req = ListNamed::decode(args)?;
             list(spec, port.list_os_types(caller, &req).await.map_err(fail)?)

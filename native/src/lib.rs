@@ -12,6 +12,7 @@
 pub mod args;
 mod dispatch;
 pub mod error;
+pub mod isos;
 pub mod params;
 pub mod registry;
 pub mod render;
@@ -170,6 +171,9 @@ pub enum JobCommand {
     DisableAccount,
     DeleteTemplate,
     CreateTemplate,
+    DeleteIso,
+    AttachIso,
+    DetachIso,
     AssociateIpAddress,
     DisassociateIpAddress,
     DisableStaticNat,
@@ -186,7 +190,7 @@ pub enum JobCommand {
 }
 
 impl JobCommand {
-    pub const ALL: [Self; 26] = [
+    pub const ALL: [Self; 29] = [
         Self::DeployVirtualMachine,
         Self::StartVirtualMachine,
         Self::StopVirtualMachine,
@@ -200,6 +204,9 @@ impl JobCommand {
         Self::DisableAccount,
         Self::DeleteTemplate,
         Self::CreateTemplate,
+        Self::DeleteIso,
+        Self::AttachIso,
+        Self::DetachIso,
         Self::AssociateIpAddress,
         Self::DisassociateIpAddress,
         Self::DisableStaticNat,
@@ -231,6 +238,9 @@ impl JobCommand {
             Self::DisableAccount => "disableAccount",
             Self::DeleteTemplate => "deleteTemplate",
             Self::CreateTemplate => "createTemplate",
+            Self::DeleteIso => "deleteIso",
+            Self::AttachIso => "attachIso",
+            Self::DetachIso => "detachIso",
             Self::AssociateIpAddress => "associateIpAddress",
             Self::DisassociateIpAddress => "disassociateIpAddress",
             Self::DisableStaticNat => "disableStaticNat",
@@ -277,6 +287,9 @@ impl JobCommand {
             Self::CreateTemplate => {
                 "org.apache.cloudstack.api.command.user.template.CreateTemplateCmd"
             }
+            Self::DeleteIso => "org.apache.cloudstack.api.command.user.iso.DeleteIsoCmd",
+            Self::AttachIso => "org.apache.cloudstack.api.command.user.iso.AttachIsoCmd",
+            Self::DetachIso => "org.apache.cloudstack.api.command.user.iso.DetachIsoCmd",
             Self::AssociateIpAddress => {
                 "org.apache.cloudstack.api.command.user.address.AssociateIPAddrCmd"
             }
@@ -316,6 +329,7 @@ impl JobCommand {
             Self::DeleteDomain => Some("Domain"),
             Self::DeleteAccount | Self::DisableAccount => Some("Account"),
             Self::DeleteTemplate | Self::CreateTemplate => Some("Template"),
+            Self::DeleteIso => Some("Iso"),
             Self::AssociateIpAddress | Self::DisassociateIpAddress | Self::DisableStaticNat => {
                 Some("IpAddress")
             }
@@ -479,6 +493,40 @@ pub trait NativePort: Send + Sync + 'static {
         _id: &str,
     ) -> PortResult<types::TemplatePermission> {
         Err(PortError::NotImplemented("listTemplatePermissions"))
+    }
+    async fn list_isos(
+        &self,
+        _caller: &Caller,
+        _req: &isos::ListIsos,
+    ) -> PortResult<Listing<types::Template>> {
+        Err(PortError::NotImplemented("listIsos"))
+    }
+    /// Starts downloading an ISO from a URL; the ISO, not ready yet.
+    async fn register_iso(
+        &self,
+        _caller: &Caller,
+        _req: &isos::RegisterIso,
+    ) -> PortResult<types::Template> {
+        Err(PortError::NotImplemented("registerIso"))
+    }
+    async fn update_iso(
+        &self,
+        _caller: &Caller,
+        _req: &isos::UpdateIso,
+    ) -> PortResult<types::Template> {
+        Err(PortError::NotImplemented("updateIso"))
+    }
+    /// Deletes an ISO: the job id.
+    async fn delete_iso(&self, _caller: &Caller, _id: &str) -> PortResult<String> {
+        Err(PortError::NotImplemented("deleteIso"))
+    }
+    /// Queues an attach or detach of an instance's ISO: the job id.
+    async fn change_iso_drive(
+        &self,
+        _caller: &Caller,
+        _req: &isos::IsoDrive,
+    ) -> PortResult<String> {
+        Err(PortError::NotImplemented("attachIso"))
     }
     async fn list_domains(
         &self,

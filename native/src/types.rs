@@ -316,6 +316,9 @@ wire_object! {
         keypairs: Option<String> = "string", "the names of the instance's SSH key pairs";
         jobid: Option<String> = "string", "the ID of the job pending on the instance";
         jobstatus: Option<i64> = "integer", "the status of that job: 0 while pending";
+        isoid: Option<String> = "string", "the ID of the ISO in the instance's CD drive";
+        isoname: Option<String> = "string", "the name of that ISO";
+        isodisplaytext: Option<String> = "string", "the description of that ISO";
     }
 }
 

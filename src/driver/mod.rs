@@ -33,6 +33,8 @@ pub struct GuestSpec {
     pub data_volumes: Vec<DataVolume>,
     /// The zone's name, as the guest's metadata tells it.
     pub availability_zone: Option<String>,
+    /// The ISO in the guest's CD drive: its local cached copy, for drivers that run real disks.
+    pub cdrom: Option<PathBuf>,
 }
 
 /// A data volume: a disk image on primary storage, attached as a virtio disk.
@@ -50,6 +52,15 @@ pub trait TemplateImages: Send + Sync + std::fmt::Debug {
     /// The local path of the template's disk image, fetched into this host's cache if it is
     /// not there yet; `None` if the template has no image in secondary storage.
     async fn local_image(&self, template_id: &str) -> Result<Option<PathBuf>, DriverError>;
+}
+
+/// Where a host finds an ISO's image: the orchestrator asks before it boots a guest with an ISO
+/// in its drive or changes a running guest's CD. Implemented by the ISO store.
+#[async_trait::async_trait]
+pub trait IsoImages: Send + Sync + std::fmt::Debug {
+    /// The local path of the ISO's image, fetched into this host's cache if it is not there
+    /// yet; `None` if the ISO has no image in secondary storage (not ready, or deleted).
+    async fn local_iso(&self, iso_id: &str) -> Result<Option<PathBuf>, DriverError>;
 }
 
 /// A volume as a host sees it: which disk, how big, and whether it is an instance's root.
@@ -147,6 +158,15 @@ pub trait Driver: Send + Sync + std::fmt::Debug {
 
     /// Removes a detached volume from primary storage; a missing one is not an error.
     async fn delete_volume(&self, volume: &VolumeDisk) -> Result<(), DriverError>;
+
+    /// Puts an ISO image into a running guest's CD drive (`Some`) or ejects it (`None`). A
+    /// guest that is not running is not an error: its next boot takes the drive's content
+    /// from its [`GuestSpec`].
+    async fn change_cdrom(
+        &self,
+        instance_id: &str,
+        image: Option<&std::path::Path>,
+    ) -> Result<(), DriverError>;
 }
 
 /// The drivers of this server, one per hypervisor.

@@ -96,6 +96,9 @@ pub struct QemuGuest {
     /// Data volumes attached at boot, in order (the guest sees them after the config drive).
     pub data_volumes: Vec<DataVolume>,
     pub availability_zone: Option<String>,
+    /// The ISO image in the CD drive at boot; the drive is there, empty, without one.
+    #[serde(default)]
+    pub cdrom: Option<PathBuf>,
 }
 
 impl QemuGuest {
@@ -106,6 +109,7 @@ impl QemuGuest {
             public_keys: guest.public_keys.clone(),
             data_volumes: guest.data_volumes.clone(),
             availability_zone: guest.availability_zone.clone(),
+            cdrom: guest.cdrom.clone(),
         }
     }
 }
@@ -118,6 +122,10 @@ pub struct Qemu {
     keepers: Arc<Mutex<HashSet<String>>>,
     accel: OnceLock<Accel>,
 }
+
+/// The CD drive every guest has: its block backend and its IDE device.
+const CDROM_DRIVE: &str = "cd0";
+const CDROM_DEVICE: &str = "cdrom";
 
 /// How long one QMP exchange may take.
 const QMP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -421,6 +429,18 @@ fn qemu_args(guest: &GuestSpec, extra: &QemuGuest, files: &Files, accel: Accel) 
             format!("virtio-blk-pci,drive={node},id={device}"),
         ]);
     }
+    // Every guest has one IDE CD drive (the pc machine's own IDE controller), empty unless an
+    // ISO is attached: an IDE device cannot be hot-plugged, its medium can be changed.
+    let medium = match &extra.cdrom {
+        Some(iso) => format!(",file={},format=raw", opt_value(iso)),
+        None => String::new(),
+    };
+    args.extend([
+        "-drive".into(),
+        format!("if=none,id={CDROM_DRIVE},media=cdrom,readonly=on{medium}"),
+        "-device".into(),
+        format!("ide-cd,drive={CDROM_DRIVE},id={CDROM_DEVICE}"),
+    ]);
     args.extend([
         // The one network: QEMU's user network, restricted, so the guest reaches nothing.
         "-netdev".into(),
@@ -935,6 +955,7 @@ impl Qemu {
         for path in extra
             .template
             .iter_mut()
+            .chain(extra.cdrom.iter_mut())
             .chain(extra.data_volumes.iter_mut().map(|v| &mut v.path))
         {
             if let Ok(absolute) = std::path::absolute(&*path) {
@@ -1339,6 +1360,41 @@ impl Driver for Qemu {
     async fn delete_volume(&self, volume: &VolumeDisk) -> Result<(), DriverError> {
         self.remove_volume(volume).await
     }
+
+    async fn change_cdrom(
+        &self,
+        instance_id: &str,
+        image: Option<&Path>,
+    ) -> Result<(), DriverError> {
+        let files = self.files(instance_id)?;
+        if files.running_pid().is_none() {
+            // The next boot takes the drive's content from its spec.
+            return Ok(());
+        }
+        let mut qmp = Qmp::connect(&files.qmp).await.map_err(failed)?;
+        match image {
+            Some(iso) => {
+                let path = std::path::absolute(iso).unwrap_or_else(|_| iso.to_owned());
+                qmp.execute(
+                    "blockdev-change-medium",
+                    json!({
+                        "id": CDROM_DEVICE, "filename": path, "format": "raw",
+                        "read-only-mode": "read-only",
+                    }),
+                )
+                .await
+                .map_err(|e| failed(format!("cannot insert the ISO: {e}")))?;
+                info!(instance = %instance_id, "ISO inserted");
+            }
+            None => {
+                qmp.execute("eject", json!({ "id": CDROM_DEVICE, "force": true }))
+                    .await
+                    .map_err(|e| failed(format!("cannot eject the ISO: {e}")))?;
+                info!(instance = %instance_id, "ISO ejected");
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -1646,6 +1702,31 @@ mod tests {
             console_text(&qemu, &id).await
         );
 
+        // The guest's CD drive takes an ISO and gives it back while it runs (QEMU's view of the
+        // drive: the test guest has no CD driver to report it).
+        let iso = dir.path().join("tools.iso");
+        fs::write(&iso, vec![0u8; 64 * 1024]).unwrap();
+        let files = Files::new(&dir.path().join("instances"), &id);
+        let medium = || async {
+            let mut qmp = Qmp::connect(&files.qmp).await.unwrap();
+            let blocks = qmp.execute("query-block", json!({})).await.unwrap();
+            let cd = blocks
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|b| b["qdev"].as_str().is_some_and(|q| q.contains(CDROM_DEVICE)))
+                .cloned()
+                .expect("the guest has a CD drive");
+            cd.pointer("/inserted/file")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        assert_eq!(medium().await, None, "the drive starts empty");
+        qemu.change_cdrom(&id, Some(&iso)).await.unwrap();
+        assert_eq!(medium().await.as_deref(), iso.to_str());
+        qemu.change_cdrom(&id, None).await.unwrap();
+        assert_eq!(medium().await, None, "the ISO was ejected");
+
         // Destroying a running guest ends it; the volumes are primary storage's, not the guest's.
         qemu.destroy(&id).await.unwrap();
         assert!(processes_of(&id).is_empty());
@@ -1783,6 +1864,34 @@ mod tests {
         assert!(args.contains(&"-nodefaults".to_owned()));
         assert!(args.contains(&"-daemonize".to_owned()));
         assert!(args.iter().any(|a| a.starts_with("guest=cirrus-6f1c2a3b")));
+    }
+
+    #[test]
+    fn an_attached_iso_is_in_the_cd_drive_at_boot() {
+        let guest = spec("6f1c2a3b-0000-4000-8000-000000000002");
+        let files = Files::new(Path::new("/var/lib/cirrus/instances"), &guest.instance_id);
+        let drives = |extra: &QemuGuest| -> Vec<String> {
+            let args: Vec<String> = qemu_args(&guest, extra, &files, Accel::Tcg)
+                .into_iter()
+                .map(|a| a.into_string().unwrap())
+                .collect();
+            args.iter()
+                .filter(|a| a.contains("id=cd0"))
+                .cloned()
+                .collect()
+        };
+        assert_eq!(
+            drives(&QemuGuest::default()),
+            ["if=none,id=cd0,media=cdrom,readonly=on"]
+        );
+        let extra = QemuGuest {
+            cdrom: Some(PathBuf::from("/cache/a,b.iso")),
+            ..QemuGuest::default()
+        };
+        assert_eq!(
+            drives(&extra),
+            ["if=none,id=cd0,media=cdrom,readonly=on,file=/cache/a,,b.iso,format=raw"]
+        );
     }
 
     #[test]

@@ -236,4 +236,13 @@ impl Driver for Simulator {
         tx.commit().await?;
         Ok(())
     }
+
+    async fn change_cdrom(
+        &self,
+        _instance_id: &str,
+        _image: Option<&std::path::Path>,
+    ) -> Result<(), DriverError> {
+        // A simulated guest has no drive: the instance's ISO record is all there is.
+        Ok(())
+    }
 }

@@ -155,8 +155,8 @@ pub async fn set_account_state(
     Ok(())
 }
 
-/// Deletes an account with its users, keys and sessions, if it owns no instances and no
-/// templates.
+/// Deletes an account with its users, keys and sessions, if it owns no instances, no
+/// templates and no ISOs.
 pub async fn delete_account(db: &mut AnyConnection, id: &str) -> CoreResult<Removal> {
     identity::account_by_id(db, id).await?;
     let owned = count(
@@ -170,7 +170,8 @@ pub async fn delete_account(db: &mut AnyConnection, id: &str) -> CoreResult<Remo
             "SELECT COUNT(*) FROM templates WHERE account_id = $1",
             id,
         )
-        .await?;
+        .await?
+        + count(db, "SELECT COUNT(*) FROM isos WHERE account_id = $1", id).await?;
     if owned > 0 {
         return Ok(Removal::InUse(owned));
     }

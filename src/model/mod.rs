@@ -11,6 +11,7 @@ pub mod infra;
 pub mod instance;
 pub mod instance_edit;
 pub mod instance_options;
+pub mod iso;
 pub mod keypair;
 pub mod listing;
 pub mod network;

@@ -76,6 +76,7 @@ impl Orchestrator {
             public_keys,
             data_volumes: self.boot_volumes(i).await?,
             availability_zone: zone.map(|(name,)| name),
+            cdrom: self.cdrom_for_boot(i).await?,
         })
     }
 }

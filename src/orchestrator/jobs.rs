@@ -29,6 +29,12 @@ pub enum JobKind {
     },
     /// Remove a Destroyed instance from its host and from the store.
     ExpungeInstance,
+    /// Put the ISO the instance records into its CD drive (a running guest gets it now).
+    AttachIso {
+        iso_id: String,
+    },
+    /// Eject the instance's ISO.
+    DetachIso,
 }
 
 impl JobKind {
@@ -39,6 +45,8 @@ impl JobKind {
             Self::RebootInstance => "RebootInstance",
             Self::DestroyInstance { .. } => "DestroyInstance",
             Self::ExpungeInstance => "ExpungeInstance",
+            Self::AttachIso { .. } => "AttachIso",
+            Self::DetachIso => "DetachIso",
         }
     }
 }

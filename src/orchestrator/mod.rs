@@ -10,6 +10,7 @@
 
 mod guest;
 pub mod images;
+mod isos;
 pub mod jobs;
 #[cfg(test)]
 mod overhead_probe;
@@ -132,6 +133,8 @@ pub struct Orchestrator {
     wake: Notify,
     /// Where hosts that run real disks find templates' images; set once at start-up.
     images: std::sync::OnceLock<Arc<dyn crate::driver::TemplateImages>>,
+    /// Where hosts that run real disks find ISOs' images; set once at start-up.
+    isos: std::sync::OnceLock<Arc<dyn crate::driver::IsoImages>>,
 }
 
 impl std::fmt::Debug for Orchestrator {
@@ -158,6 +161,7 @@ impl Orchestrator {
             server_id: new_uuid(),
             wake: Notify::new(),
             images: std::sync::OnceLock::new(),
+            isos: std::sync::OnceLock::new(),
         }
     }
 
@@ -852,6 +856,8 @@ impl Orchestrator {
             JobKind::ExpungeInstance => {
                 self.driver(&i)?.destroy(&i.id).await.map_err(host_failed)?;
             }
+            JobKind::AttachIso { iso_id } => self.insert_cdrom(&i, Some(iso_id)).await?,
+            JobKind::DetachIso => self.insert_cdrom(&i, None).await?,
         }
         Ok(Some(i.id.clone()))
     }
@@ -932,10 +938,20 @@ impl Orchestrator {
             JobKind::DestroyInstance { expunge: true } | JobKind::ExpungeInstance => {
                 self.give_back(db, i).await?;
                 self.release_volumes(db, i).await?;
+                crate::model::iso::eject(db, &i.id).await?;
                 self.completed(db, i, "VM.EXPUNGE", "expunged").await?;
                 sqlx::query("DELETE FROM instances WHERE id = $1")
                     .bind(&i.id)
                     .execute(&mut *db)
+                    .await?;
+            }
+            JobKind::AttachIso { .. } => {
+                self.completed(db, i, "ISO.ATTACH", "attached an ISO to")
+                    .await?
+            }
+            JobKind::DetachIso => {
+                crate::model::iso::eject(db, &i.id).await?;
+                self.completed(db, i, "ISO.DETACH", "detached the ISO from")
                     .await?;
             }
             JobKind::StartInstance | JobKind::RebootInstance => {}
@@ -960,6 +976,9 @@ impl Orchestrator {
             }
             JobKind::RebootInstance => (i.state, false),
             JobKind::ExpungeInstance => (InstanceState::Destroyed, false),
+            JobKind::AttachIso { .. } | JobKind::DetachIso => {
+                return self.iso_change_failed(db, job, i, f).await;
+            }
         };
         if give_back {
             self.give_back(db, i).await?;

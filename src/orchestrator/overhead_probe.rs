@@ -86,6 +86,14 @@ impl Driver for Clocked {
     async fn delete_volume(&self, volume: &VolumeDisk) -> Result<(), DriverError> {
         self.inner.delete_volume(volume).await
     }
+
+    async fn change_cdrom(
+        &self,
+        instance_id: &str,
+        image: Option<&std::path::Path>,
+    ) -> Result<(), DriverError> {
+        self.inner.change_cdrom(instance_id, image).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

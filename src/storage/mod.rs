@@ -15,6 +15,7 @@
 pub const SYSTEM_BUCKET_PREFIX: &str = "cirrus-system-";
 
 pub mod blob;
+pub mod isos;
 mod listing;
 mod multipart;
 mod objects;

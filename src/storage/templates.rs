@@ -1259,27 +1259,8 @@ impl TemplateStore {
     /// stored by another server).
     async fn fill_cache(&self, template_id: &str, key: &str) -> Result<PathBuf, Failed> {
         let cached = self.cache_path(template_id);
-        let part = self.staging_dir.join(format!("{template_id}.cache"));
-        let file = std::fs::File::create(&part)
-            .map_err(|e| Failed(format!("cannot create {}: {e}", part.display())))?;
-        let mut sink = StagingSink {
-            file: std::io::BufWriter::new(file),
-            hasher: Hasher::None,
-            length: None,
-            received: 0,
-            percent: Arc::new(AtomicU8::new(0)),
-            cancel: Arc::new(AtomicBool::new(false)),
-        };
-        let read = self
-            .read_object(&self.system, SYSTEM_BUCKET, key, &mut sink)
-            .await
-            .and_then(|()| sink.file.flush().map_err(Failed::from));
-        drop(sink);
-        let moved = read.and_then(|()| std::fs::rename(&part, &cached).map_err(Failed::from));
-        if moved.is_err() {
-            let _ = std::fs::remove_file(&part);
-        }
-        moved.map(|()| cached)
+        self.system_object_to(key, &cached).await.map_err(Failed)?;
+        Ok(cached)
     }
 }
 
@@ -1485,6 +1466,98 @@ async fn insert_image(db: &mut sqlx::AnyConnection, i: &TemplateImage) -> CoreRe
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// What other images of secondary storage (ISOs) borrow from the template store: its URL
+/// checks and download, its staging and cache directories and its system bucket.
+impl TemplateStore {
+    pub(crate) fn config(&self) -> &TemplateConfig {
+        &self.config
+    }
+
+    pub(crate) fn staging_dir(&self) -> &Path {
+        &self.staging_dir
+    }
+
+    pub(crate) fn cache_dir(&self) -> &Path {
+        &self.cache_dir
+    }
+
+    /// Downloads a checked URL into `dest`, hashing it against `checksum`; `percent` follows
+    /// the download and `cancel` stops it. The text of an error is worded for a status.
+    pub(crate) async fn download_to(
+        &self,
+        target: &Target,
+        checksum: Option<&Checksum>,
+        dest: &Path,
+        percent: Arc<AtomicU8>,
+        cancel: Arc<AtomicBool>,
+    ) -> Result<u64, String> {
+        let file = std::fs::File::create(dest)
+            .map_err(|e| format!("cannot create the staging file: {e}"))?;
+        let mut sink = StagingSink {
+            file: std::io::BufWriter::new(file),
+            hasher: Hasher::new(checksum),
+            length: None,
+            received: 0,
+            percent,
+            cancel,
+        };
+        template_url::fetch(target, self.config.max_size, &mut sink)
+            .await
+            .map_err(|e| format!("Download failed: {e}."))?;
+        sink.file
+            .flush()
+            .map_err(|e| format!("cannot write the staging file: {e}"))?;
+        if let (Some(want), Some(got)) = (checksum, sink.hasher.finish()) {
+            if want.hex != got {
+                return Err(format!(
+                    "The checksum does not match: the file's {} is {got}, not {}.",
+                    want.algorithm.name(),
+                    want.hex
+                ));
+            }
+        }
+        Ok(sink.received)
+    }
+
+    /// Stores a local file as `key` in the system bucket.
+    pub(crate) async fn store_system_file(&self, file: &Path, key: &str) -> Result<(), String> {
+        self.put_file(file, key).await.map_err(|Failed(why)| why)
+    }
+
+    /// Removes `key` from the system bucket (a failure is logged).
+    pub(crate) async fn remove_system_object(&self, key: &str) {
+        self.drop_object(key).await;
+    }
+
+    /// Copies `key` of the system bucket into the file `dest`, through a staging file.
+    pub(crate) async fn system_object_to(&self, key: &str, dest: &Path) -> Result<(), String> {
+        let name = dest.file_name().map(|n| n.to_string_lossy().into_owned());
+        let part = self
+            .staging_dir
+            .join(format!("{}.cache", name.unwrap_or_default()));
+        let file = std::fs::File::create(&part)
+            .map_err(|e| format!("cannot create {}: {e}", part.display()))?;
+        let mut sink = StagingSink {
+            file: std::io::BufWriter::new(file),
+            hasher: Hasher::None,
+            length: None,
+            received: 0,
+            percent: Arc::new(AtomicU8::new(0)),
+            cancel: Arc::new(AtomicBool::new(false)),
+        };
+        let read = self
+            .read_object(&self.system, SYSTEM_BUCKET, key, &mut sink)
+            .await
+            .and_then(|()| sink.file.flush().map_err(Failed::from));
+        drop(sink);
+        let moved = read.and_then(|()| std::fs::rename(&part, dest).map_err(Failed::from));
+        if moved.is_err() {
+            let _ = std::fs::remove_file(&part);
+        }
+        moved.map_err(|Failed(why)| why)
+    }
 }
 
 #[cfg(test)]

@@ -67,6 +67,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "instance_metadata",
         include_str!("migrations/0016_instance_metadata.sql"),
     ),
+    (17, "isos", include_str!("migrations/0017_isos.sql")),
 ];
 
 /// The advisory lock that serializes schema migrations across servers.

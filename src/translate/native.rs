@@ -36,6 +36,7 @@ use cirrus_native::{
 
 use super::Translator;
 
+mod isos;
 mod templates;
 use crate::error::CoreError;
 use crate::model::api_job::{self, NewApiJob};
@@ -490,6 +491,10 @@ fn vm_view(
         // LIMITATION: there are no affinity groups; the list is sent empty.
         affinitygroup: Vec::new(),
         tags,
+        // Filled in by the ISO listing afterwards.
+        isoid: None,
+        isoname: None,
+        isodisplaytext: None,
     }
 }
 
@@ -705,6 +710,8 @@ fn job_command(e: &JobEntry) -> Option<JobCommand> {
         "RebootInstance" => Some(JobCommand::RebootVirtualMachine),
         "DestroyInstance" => Some(JobCommand::DestroyVirtualMachine),
         "ExpungeInstance" => Some(JobCommand::ExpungeVirtualMachine),
+        "AttachIso" => Some(JobCommand::AttachIso),
+        "DetachIso" => Some(JobCommand::DetachIso),
         _ => None,
     })
 }
@@ -837,12 +844,15 @@ impl Translator {
         let parts = listing::instance_parts(self.pool(), &[id])
             .await
             .map_err(port_error)?;
-        Ok(vm_view(
+        let mut vm = [vm_view(
             v,
             caller.role != Role::User,
             pending.remove(id),
             &parts,
-        ))
+        )];
+        self.with_isos(&mut vm).await?;
+        let [vm] = vm;
+        Ok(vm)
     }
 
     async fn record_job(
@@ -1712,6 +1722,42 @@ impl NativePort for Translator {
         self.list_template_permissions_now(caller, id).await
     }
 
+    async fn list_isos(
+        &self,
+        caller: &Caller,
+        req: &cirrus_native::isos::ListIsos,
+    ) -> Result<Listing<wire::Template>, PortError> {
+        self.list_isos_now(caller, req).await
+    }
+
+    async fn register_iso(
+        &self,
+        caller: &Caller,
+        req: &cirrus_native::isos::RegisterIso,
+    ) -> Result<wire::Template, PortError> {
+        self.register_iso_now(caller, req).await
+    }
+
+    async fn update_iso(
+        &self,
+        caller: &Caller,
+        req: &cirrus_native::isos::UpdateIso,
+    ) -> Result<wire::Template, PortError> {
+        self.update_iso_now(caller, req).await
+    }
+
+    async fn delete_iso(&self, caller: &Caller, id: &str) -> Result<String, PortError> {
+        self.delete_iso_now(caller, id).await
+    }
+
+    async fn change_iso_drive(
+        &self,
+        caller: &Caller,
+        req: &cirrus_native::isos::IsoDrive,
+    ) -> Result<String, PortError> {
+        self.change_iso_drive_now(caller, req).await
+    }
+
     async fn list_os_types(
         &self,
         _caller: &Caller,
@@ -1892,16 +1938,15 @@ impl NativePort for Translator {
         let parts = listing::instance_parts(pool, &ids)
             .await
             .map_err(port_error)?;
-        Ok(Listing {
-            count,
-            items: rows
-                .into_iter()
-                .map(|v| {
-                    let job = pending.remove(&v.id);
-                    vm_view(v, admin, job, &parts)
-                })
-                .collect(),
-        })
+        let mut items: Vec<wire::VirtualMachine> = rows
+            .into_iter()
+            .map(|v| {
+                let job = pending.remove(&v.id);
+                vm_view(v, admin, job, &parts)
+            })
+            .collect();
+        self.with_isos(&mut items).await?;
+        Ok(Listing { count, items })
     }
 
     async fn list_projects(
