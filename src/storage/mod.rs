@@ -176,6 +176,14 @@ pub struct Bucket {
     pub created_ms: i64,
 }
 
+/// The columns of a [`Bucket`], for `concat!` into queries.
+macro_rules! bucket_columns {
+    () => {
+        "id, name, owner_account_id, region, acl, created_ms"
+    };
+}
+pub(crate) use bucket_columns;
+
 impl Bucket {
     fn acl(&self) -> CannedAcl {
         CannedAcl::stored(&self.acl)
@@ -251,8 +259,6 @@ pub struct NewObject {
 pub struct StagedBlob {
     content: Option<Staged>,
     blobs: Arc<dyn BlobStore>,
-    /// The bucket it was written for, checked writable then.
-    bucket: Option<Bucket>,
 }
 
 /// What a staged body became: a blob, or (small enough) bytes to keep in the object's row.
@@ -409,40 +415,15 @@ impl ObjectStore {
 
     /// Writes a body (at most `max_size` bytes) where it will live before any row refers to
     /// it: kept in memory for the row if it ends within [`INLINE_MAX`] bytes, else a blob.
-    pub async fn write_blob(&self, mut body: InBody, max_size: u64) -> StorageResult<StagedBlob> {
-        let mut head = BytesMut::new();
-        let spill = loop {
-            match body.frame().await {
-                None => break false,
-                Some(Err(e)) => return Err(BlobError::Body(e).into()),
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        head.extend_from_slice(&data);
-                        if head.len() as u64 > max_size {
-                            return Err(BlobError::TooLarge(max_size).into());
-                        }
-                        if head.len() > INLINE_MAX {
-                            break true;
-                        }
-                    }
-                }
-            }
-        };
-        let content = if spill {
-            let rest = Box::pin(blob::Prefixed::new(head.freeze(), body));
-            Staged::Blob(self.blobs.write(rest, max_size).await?)
-        } else {
-            Staged::Inline(head.freeze())
-        };
-        Ok(StagedBlob {
-            content: Some(content),
-            blobs: self.blobs.clone(),
-            bucket: None,
-        })
+    pub async fn write_blob(&self, body: InBody, max_size: u64) -> StorageResult<StagedBlob> {
+        let (head, rest) = read_head(body, max_size).await?;
+        self.stage(head, rest, max_size).await
     }
 
-    /// Checks that the requester may write to `bucket`, then writes a body for it (before
-    /// reading a byte, so a refused upload costs nothing).
+    /// Writes a body for an object or part in `bucket`. One that would need a blob is refused
+    /// first if the requester may not write there, so a refused upload costs at most its first
+    /// [`INLINE_MAX`] bytes; a small one is judged where it is committed (the committer checks
+    /// every write's bucket in its transaction), which spares every small write a query.
     pub async fn write_blob_for(
         &self,
         who: &Requester,
@@ -450,10 +431,31 @@ impl ObjectStore {
         body: InBody,
         max_size: u64,
     ) -> StorageResult<StagedBlob> {
-        let bucket = self.writable_bucket(who, bucket).await?;
-        let mut staged = self.write_blob(body, max_size).await?;
-        staged.bucket = Some(bucket);
-        Ok(staged)
+        let (head, rest) = read_head(body, max_size).await?;
+        if rest.is_some() {
+            self.writable_bucket(who, bucket).await?;
+        }
+        self.stage(head, rest, max_size).await
+    }
+
+    /// Keeps a body read up to its end in memory, or writes a blob of its head and the rest.
+    async fn stage(
+        &self,
+        head: Bytes,
+        rest: Option<InBody>,
+        max_size: u64,
+    ) -> StorageResult<StagedBlob> {
+        let content = match rest {
+            Some(rest) => {
+                let body = Box::pin(blob::Prefixed::new(head, rest));
+                Staged::Blob(self.blobs.write(body, max_size).await?)
+            }
+            None => Staged::Inline(head),
+        };
+        Ok(StagedBlob {
+            content: Some(content),
+            blobs: self.blobs.clone(),
+        })
     }
 
     async fn begin(&self) -> StorageResult<Transaction<'static, Any>> {
@@ -533,13 +535,15 @@ impl ObjectStore {
                 "listing buckets needs a signed request".into(),
             ));
         };
-        let rows = sqlx::query_as::<_, Bucket>(
-            "SELECT id, name, owner_account_id, region, acl, created_ms FROM buckets \
-             WHERE owner_account_id = $1 ORDER BY name",
-        )
-        .bind(account)
-        .fetch_all(&self.store.pool)
-        .await?;
+        const SQL: &str = concat!(
+            "SELECT ",
+            bucket_columns!(),
+            " FROM buckets WHERE owner_account_id = $1 ORDER BY name"
+        );
+        let rows = sqlx::query_as::<_, Bucket>(SQL)
+            .bind(account)
+            .fetch_all(&self.store.pool)
+            .await?;
         Ok(rows)
     }
 
@@ -595,13 +599,7 @@ impl ObjectStore {
     }
 
     async fn find_bucket(&self, name: &str) -> StorageResult<Option<Bucket>> {
-        Ok(sqlx::query_as::<_, Bucket>(
-            "SELECT id, name, owner_account_id, region, acl, created_ms FROM buckets \
-             WHERE name = $1",
-        )
-        .bind(name)
-        .fetch_optional(&self.store.pool)
-        .await?)
+        bucket_named(&self.store.pool, name).await
     }
 
     /// A bucket the requester controls (owner or root admin).
@@ -632,15 +630,8 @@ impl ObjectStore {
 
     /// A bucket the requester may write objects into.
     pub async fn writable_bucket(&self, who: &Requester, name: &str) -> StorageResult<Bucket> {
-        let bucket = self
-            .find_bucket(name)
-            .await?
-            .ok_or_else(|| StorageError::NoSuchBucket(name.to_owned()))?;
-        if who.controls(&bucket.owner_account_id) || bucket.acl() == CannedAcl::PublicReadWrite {
-            Ok(bucket)
-        } else {
-            Err(denied_bucket(name))
-        }
+        let bucket = self.find_bucket(name).await?;
+        writable(who, name, bucket)
     }
 
     /// Deletes an empty bucket; uploads still in progress in it are aborted.
@@ -687,6 +678,25 @@ impl ObjectStore {
     }
 }
 
+/// Reads a body's first bytes: all of it if it ends within [`INLINE_MAX`] bytes, else a bit
+/// more than that and the rest still to read.
+async fn read_head(mut body: InBody, max_size: u64) -> StorageResult<(Bytes, Option<InBody>)> {
+    let mut head = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(BlobError::Body)?;
+        if let Ok(data) = frame.into_data() {
+            head.extend_from_slice(&data);
+            if head.len() as u64 > max_size {
+                return Err(BlobError::TooLarge(max_size).into());
+            }
+            if head.len() > INLINE_MAX {
+                return Ok((head.freeze(), Some(body)));
+            }
+        }
+    }
+    Ok((head.freeze(), None))
+}
+
 /// A transaction that will write. SQLite: take the write lock up front, so a transaction that
 /// reads and then writes waits for another writer instead of failing when it upgrades.
 pub(crate) async fn begin_write(store: &Store) -> StorageResult<Transaction<'static, Any>> {
@@ -695,6 +705,32 @@ pub(crate) async fn begin_write(store: &Store) -> StorageResult<Transaction<'sta
         Backend::Postgres => store.pool.begin().await?,
     };
     Ok(tx)
+}
+
+/// The bucket called `name`, read through a pool or inside a transaction.
+async fn bucket_named<'e, E>(executor: E, name: &str) -> StorageResult<Option<Bucket>>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
+    const SQL: &str = concat!(
+        "SELECT ",
+        bucket_columns!(),
+        " FROM buckets WHERE name = $1"
+    );
+    Ok(sqlx::query_as::<_, Bucket>(SQL)
+        .bind(name)
+        .fetch_optional(executor)
+        .await?)
+}
+
+/// The bucket found under `name`, if the requester may write objects into it.
+fn writable(who: &Requester, name: &str, bucket: Option<Bucket>) -> StorageResult<Bucket> {
+    let bucket = bucket.ok_or_else(|| StorageError::NoSuchBucket(name.to_owned()))?;
+    if who.controls(&bucket.owner_account_id) || bucket.acl() == CannedAcl::PublicReadWrite {
+        Ok(bucket)
+    } else {
+        Err(denied_bucket(name))
+    }
 }
 
 fn denied_bucket(name: &str) -> StorageError {
