@@ -224,7 +224,7 @@ impl Running {
 
     /// Moves the hashing to a thread of its own, fed through a bounded queue; gives itself
     /// back if no thread could be started, to go on hashing inline.
-    fn offload(self) -> Result<Offloaded, Self> {
+    fn offload(self: Box<Self>) -> Result<Offloaded, Box<Self>> {
         let (queue, mut pieces) = mpsc::channel::<Bytes>(HASH_QUEUE);
         let (done, sealed) = oneshot::channel();
         let slot = Arc::new(Mutex::new(Some(self)));
@@ -258,7 +258,7 @@ struct Offloaded {
 }
 
 enum Hashing {
-    Inline(Running),
+    Inline(Box<Running>),
     Offloaded(Offloaded),
     Ended,
 }
@@ -305,11 +305,11 @@ impl<S> HashingStream<S> {
         let outcome = Arc::new(Mutex::new(Outcome::Unfinished));
         let stream = Self {
             inner,
-            hashing: Hashing::Inline(Running {
+            hashing: Hashing::Inline(Box::new(Running {
                 md5: Md5::new(),
                 checksum: algorithm.map(|a| (a, Hasher::new(a))),
                 size: 0,
-            }),
+            })),
             outcome: outcome.clone(),
         };
         (stream, Seal(outcome))

@@ -331,7 +331,7 @@ impl BlobStore for FsBlobStore {
                 if sent.is_err() {
                     return; // the client went away
                 }
-                left -= n as u64;
+                left -= n;
             }
         });
         opened_rx
