@@ -57,8 +57,7 @@ pub(super) fn start_committer(store: Store) -> mpsc::Sender<PutJob> {
 }
 
 /// The committer's own connection, outside the pool, so no batch waits for one. On SQLite it
-/// never checkpoints (`wal_autocheckpoint = 0`): copying the write-ahead log into the database
-/// file, fsyncs and all, is the checkpointer's job beside it, not a cost some commit pays.
+/// never checkpoints as part of a commit (`wal_autocheckpoint = 0`): see [`Checkpoints`].
 async fn committer_connection(store: &Store) -> Result<AnyConnection, sqlx::Error> {
     let mut conn = store.pool.acquire().await?.detach();
     if store.backend == Backend::Sqlite {
@@ -68,7 +67,7 @@ async fn committer_connection(store: &Store) -> Result<AnyConnection, sqlx::Erro
 }
 
 async fn commit_batches(store: Store, mut rx: mpsc::Receiver<PutJob>) {
-    let checkpoints = (store.backend == Backend::Sqlite).then(|| start_checkpointer(&store));
+    let checkpoints = (store.backend == Backend::Sqlite).then(|| Checkpoints::start(&store));
     let mut conn = None;
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
@@ -103,28 +102,56 @@ async fn commit_batches(store: Store, mut rx: mpsc::Receiver<PutJob>) {
                 }
             }
         }
-        if let Some(checkpoints) = &checkpoints {
-            let _ = checkpoints.try_send(());
+        if let (Some(checkpoints), Some(conn)) = (&checkpoints, conn.as_mut()) {
+            checkpoints.after_commit(conn).await;
         }
     }
 }
 
-/// Starts the checkpointer of a SQLite database: a while after commits, it copies the
-/// write-ahead log into the database file without blocking the committer (`PASSIVE`), so the
-/// log stays short and no commit waits for a checkpoint. It stops with the committer.
-fn start_checkpointer(store: &Store) -> mpsc::Sender<()> {
-    let (tx, mut rx) = mpsc::channel::<()>(1);
-    let pool = store.pool.clone();
-    tokio::spawn(async move {
-        while rx.recv().await.is_some() {
-            tokio::time::sleep(CHECKPOINT_AFTER).await;
-            while rx.try_recv().is_ok() {}
-            if let Err(e) = pool.execute("PRAGMA wal_checkpoint(PASSIVE)").await {
-                tracing::warn!(error = %e, "checkpointing the write-ahead log failed");
+/// Checkpoints of a SQLite database, kept off the commits. Copying the write-ahead log into the
+/// database file costs page writes and an fsync of the file; done by the committing connection
+/// (SQLite's automatic checkpoint) every commit that crosses the threshold would wait for it.
+/// Here a checkpointer task copies the log beside the committer (`PASSIVE`, which never blocks
+/// a writer) half a second after commits; the log can only start over from its beginning once
+/// every frame in it was copied, which never happens while the committer keeps appending, so
+/// after each such pass the committer itself copies the few frames added meanwhile, between two
+/// batches, after it has answered the first. It stops with the committer.
+struct Checkpoints {
+    wake: mpsc::Sender<()>,
+    /// Set by the checkpointer when a pass ended and the committer should finish it.
+    finish: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Checkpoints {
+    fn start(store: &Store) -> Self {
+        let (wake, mut woken) = mpsc::channel::<()>(1);
+        let finish = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let finished = finish.clone();
+        let pool = store.pool.clone();
+        tokio::spawn(async move {
+            while woken.recv().await.is_some() {
+                tokio::time::sleep(CHECKPOINT_AFTER).await;
+                while woken.try_recv().is_ok() {}
+                match pool.execute("PRAGMA wal_checkpoint(PASSIVE)").await {
+                    Ok(_) => finished.store(true, std::sync::atomic::Ordering::Release),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "checkpointing the write-ahead log failed")
+                    }
+                }
+            }
+        });
+        Self { wake, finish }
+    }
+
+    /// Called by the committer after each batch, on its own connection.
+    async fn after_commit(&self, conn: &mut AnyConnection) {
+        let _ = self.wake.try_send(());
+        if self.finish.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            if let Err(e) = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").await {
+                tracing::warn!(error = %e, "finishing a checkpoint of the write-ahead log failed");
             }
         }
-    });
-    tx
+    }
 }
 
 /// Writes a batch in a handful of statements, whatever its size: one query reads the objects
@@ -1419,5 +1446,47 @@ mod tests {
             );
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
+    }
+
+    /// The WAL file's checkpoint sequence number: it goes up each time the log starts over.
+    fn wal_restarts(db: &std::path::Path) -> u32 {
+        let mut wal = db.as_os_str().to_owned();
+        wal.push("-wal");
+        let header = std::fs::read(wal).unwrap_or_default();
+        header
+            .get(12..16)
+            .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_write_ahead_log_starts_over_while_writes_never_stop() {
+        // A checkpoint beside a committer that never stops leaves the last frames uncopied;
+        // unless the committer copies them, the log never starts over and grows without end.
+        let (dir, objects, alice, _bob) = fresh().await;
+        objects
+            .create_bucket(&alice, "b", "r", CannedAcl::Private)
+            .await
+            .unwrap();
+        let db = dir.path().join("cirrus.db");
+        let stop = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        let mut writers = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let (objects, alice) = (objects.clone(), alice.clone());
+            writers.spawn(async move {
+                while std::time::Instant::now() < stop {
+                    let body = body_from_bytes(Bytes::from_static(b"again"));
+                    let staged = objects.write_blob(body, 100).await.unwrap();
+                    let new = new_object("e");
+                    objects
+                        .put_object(&alice, "b", "k", staged, new, Precondition::Always)
+                        .await
+                        .unwrap();
+                }
+            });
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let first = wal_restarts(&db);
+        writers.join_all().await;
+        assert!(wal_restarts(&db) > first, "the log never started over");
     }
 }
