@@ -420,10 +420,11 @@ impl ObjectStore {
         self.stage(head, rest, max_size).await
     }
 
-    /// Writes a body for an object or part in `bucket`. One that would need a blob is refused
-    /// first if the requester may not write there, so a refused upload costs at most its first
-    /// [`INLINE_MAX`] bytes; a small one is judged where it is committed (the committer checks
-    /// every write's bucket in its transaction), which spares every small write a query.
+    /// Writes a body for an object or part in `bucket`. A body declared no longer than
+    /// [`INLINE_MAX`] is read first and its bucket judged where it is committed (the committer
+    /// checks every write's bucket in its transaction), which spares every small write a query
+    /// of its own; any other is refused before a byte of it is read, so a refused upload costs
+    /// nothing and a client waiting on `Expect: 100-continue` is told at once.
     pub async fn write_blob_for(
         &self,
         who: &Requester,
@@ -431,8 +432,15 @@ impl ObjectStore {
         body: InBody,
         max_size: u64,
     ) -> StorageResult<StagedBlob> {
+        let small = body
+            .size_hint()
+            .exact()
+            .is_some_and(|n| n <= INLINE_MAX as u64);
+        if !small {
+            self.writable_bucket(who, bucket).await?;
+        }
         let (head, rest) = read_head(body, max_size).await?;
-        if rest.is_some() {
+        if small && rest.is_some() {
             self.writable_bucket(who, bucket).await?;
         }
         self.stage(head, rest, max_size).await
@@ -795,6 +803,68 @@ pub(crate) mod test_support {
 mod tests {
     use super::test_support::fresh;
     use super::*;
+
+    /// A body that records whether it was read.
+    struct Watched {
+        len: u64,
+        read: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl hyper::body::Body for Watched {
+        type Data = Bytes;
+        type Error = BoxError;
+
+        fn poll_frame(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, BoxError>>> {
+            let first = !self.read.swap(true, std::sync::atomic::Ordering::AcqRel);
+            let len = usize::try_from(self.len).unwrap();
+            let frame = first.then(|| Ok(hyper::body::Frame::data(Bytes::from(vec![1u8; len]))));
+            std::task::Poll::Ready(frame)
+        }
+
+        fn size_hint(&self) -> hyper::body::SizeHint {
+            hyper::body::SizeHint::with_exact(self.len)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_upload_is_read_only_if_it_is_small() {
+        let (_dir, objects, alice, bob) = fresh().await;
+        objects
+            .create_bucket(&alice, "mine", "r", CannedAcl::Private)
+            .await
+            .unwrap();
+        for (len, read_first) in [(100_000u64, false), (4_096, true)] {
+            let read = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let body = Box::pin(Watched {
+                len,
+                read: read.clone(),
+            });
+            let staged = objects.write_blob_for(&bob, "mine", body, u64::MAX).await;
+            assert_eq!(read.load(std::sync::atomic::Ordering::Acquire), read_first);
+            let refused = match staged {
+                Err(e) => e,
+                Ok(staged) => {
+                    let new = NewObject {
+                        etag: "e".into(),
+                        meta: ObjectMeta::default(),
+                        checksum: None,
+                        acl: CannedAcl::Private,
+                    };
+                    objects
+                        .put_object(&bob, "mine", "k", staged, new, Precondition::Always)
+                        .await
+                        .unwrap_err()
+                }
+            };
+            assert!(
+                matches!(refused, StorageError::AccessDenied(_)),
+                "{refused}"
+            );
+        }
+    }
 
     #[tokio::test]
     async fn bucket_names_are_unique_across_accounts() {
