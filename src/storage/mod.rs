@@ -783,6 +783,28 @@ pub(crate) mod test_support {
         (dir, Arc::new(objects), alice, bob)
     }
 
+    /// A private object with this ETag and nothing else said about it.
+    pub fn plain_object(etag: &str) -> NewObject {
+        NewObject {
+            etag: etag.into(),
+            meta: ObjectMeta::default(),
+            checksum: None,
+            acl: CannedAcl::Private,
+        }
+    }
+
+    /// A fresh object store (see [`fresh`]) with a private bucket of alice's.
+    pub async fn with_bucket(
+        bucket: &str,
+    ) -> (tempfile::TempDir, Arc<ObjectStore>, Requester, Requester) {
+        let (dir, objects, alice, bob) = fresh().await;
+        objects
+            .create_bucket(&alice, bucket, "r", CannedAcl::Private)
+            .await
+            .unwrap();
+        (dir, objects, alice, bob)
+    }
+
     /// The files under a directory, recursively, leaving out the blob store's temporary ones.
     pub fn count_files(dir: &std::path::Path) -> usize {
         let mut n = 0;
@@ -831,11 +853,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_refused_upload_is_read_only_if_it_is_small() {
-        let (_dir, objects, alice, bob) = fresh().await;
-        objects
-            .create_bucket(&alice, "mine", "r", CannedAcl::Private)
-            .await
-            .unwrap();
+        let (_dir, objects, _alice, bob) = super::test_support::with_bucket("mine").await;
         for (len, read_first) in [(100_000u64, false), (4_096, true)] {
             let read = Arc::new(std::sync::atomic::AtomicBool::new(false));
             let body = Box::pin(Watched {
@@ -847,12 +865,7 @@ mod tests {
             let refused = match staged {
                 Err(e) => e,
                 Ok(staged) => {
-                    let new = NewObject {
-                        etag: "e".into(),
-                        meta: ObjectMeta::default(),
-                        checksum: None,
-                        acl: CannedAcl::Private,
-                    };
+                    let new = super::test_support::plain_object("e");
                     objects
                         .put_object(&bob, "mine", "k", staged, new, Precondition::Always)
                         .await

@@ -427,35 +427,26 @@ impl Plan {
 
     async fn write(&self, tx: &mut Transaction<'_, Any>) -> StorageResult<()> {
         let now = now_ms();
-        if !self.deleted_with_parts.is_empty() {
-            let ids = placeholders(2, self.deleted_with_parts.len(), 1);
+        let parted = &self.deleted_with_parts;
+        if !parted.is_empty() {
             let sql = format!(
                 "INSERT INTO blob_trash (blob_id, trashed_ms) \
-                 SELECT blob_id, $1 FROM object_parts WHERE object_id IN ({ids})"
+                 SELECT blob_id, $1 FROM object_parts WHERE object_id IN ({})",
+                placeholders(2, parted.len(), 1)
             );
-            let mut query = sqlx::query(&sql).bind(now);
-            for id in &self.deleted_with_parts {
-                query = query.bind(id);
-            }
-            query.execute(&mut **tx).await?;
-            let ids = placeholders(1, self.deleted_with_parts.len(), 1);
-            let sql = format!("DELETE FROM object_parts WHERE object_id IN ({ids})");
-            let mut query = sqlx::query(&sql);
-            for id in &self.deleted_with_parts {
-                query = query.bind(id);
-            }
-            query.execute(&mut **tx).await?;
+            execute_for_ids(tx, sqlx::query(&sql).bind(now), parted).await?;
+            let sql = format!(
+                "DELETE FROM object_parts WHERE object_id IN ({})",
+                placeholders(1, parted.len(), 1)
+            );
+            execute_for_ids(tx, sqlx::query(&sql), parted).await?;
         }
         if !self.deleted.is_empty() {
             let sql = format!(
                 "DELETE FROM objects WHERE id IN ({})",
                 placeholders(1, self.deleted.len(), 1)
             );
-            let mut query = sqlx::query(&sql);
-            for id in &self.deleted {
-                query = query.bind(id);
-            }
-            query.execute(&mut **tx).await?;
+            execute_for_ids(tx, sqlx::query(&sql), &self.deleted).await?;
         }
         if !self.trashed.is_empty() {
             let sql = format!(
@@ -482,6 +473,19 @@ impl Plan {
         }
         Ok(())
     }
+}
+
+/// Runs a statement with these ids bound after what `query` has bound already.
+async fn execute_for_ids<'q>(
+    tx: &mut Transaction<'_, Any>,
+    mut query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    ids: &'q [String],
+) -> StorageResult<()> {
+    for id in ids {
+        query = query.bind(id);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
 }
 
 /// When a write may go ahead, judged against the object already under the key.
@@ -1125,7 +1129,7 @@ mod tests {
     use bytes::Bytes;
 
     use super::super::blob::body_from_bytes;
-    use super::super::test_support::fresh;
+    use super::super::test_support::{fresh, with_bucket};
     use super::*;
 
     fn new_object(etag: &str) -> NewObject {
@@ -1305,11 +1309,7 @@ mod tests {
     /// One batch with every case a batch can hold, committed grouped or one by one: both must
     /// answer the same, leave the same objects and lose track of no blob.
     async fn mixed_batch(grouped: bool) -> Vec<String> {
-        let (dir, objects, alice, bob) = fresh().await;
-        objects
-            .create_bucket(&alice, "b", "r", CannedAcl::Private)
-            .await
-            .unwrap();
+        let (dir, objects, alice, bob) = with_bucket("b").await;
         objects
             .create_bucket(&bob, "theirs", "r", CannedAcl::Private)
             .await
@@ -1343,33 +1343,16 @@ mod tests {
             who: alice.clone(),
             reply: oneshot::channel().0,
         };
+        let if_match = |etag: &str| Precondition::IfMatch(etag.into());
         let batch = vec![
             job("b", "k1", blob, "e1", Precondition::Always),
-            job(
-                "b",
-                "k1",
-                inline("x"),
-                "e2",
-                Precondition::IfMatch("e1".into()),
-            ),
+            job("b", "k1", inline("x"), "e2", if_match("e1")),
             job("b", "k1", inline("y"), "e3", Precondition::IfAbsent),
             job("b", "k2", inline("z"), "e4", Precondition::IfAbsent),
-            job(
-                "b",
-                "k2",
-                inline("w"),
-                "e5",
-                Precondition::IfMatch("nope".into()),
-            ),
+            job("b", "k2", inline("w"), "e5", if_match("nope")),
             job("missing", "k", inline("v"), "e6", Precondition::Always),
             job("theirs", "k", inline("u"), "e7", Precondition::Always),
-            job(
-                "b",
-                "k3",
-                inline("t"),
-                "e8",
-                Precondition::IfMatch("any".into()),
-            ),
+            job("b", "k3", inline("t"), "e8", if_match("any")),
         ];
         let results = if grouped {
             commit_grouped(&objects.store, &mut None, &batch)
@@ -1416,11 +1399,7 @@ mod tests {
     #[tokio::test]
     async fn commits_reach_the_database_file_without_a_committing_checkpoint() {
         // The committer's own connection never checkpoints: the checkpointer beside it must.
-        let (dir, objects, alice, _bob) = fresh().await;
-        objects
-            .create_bucket(&alice, "b", "r", CannedAcl::Private)
-            .await
-            .unwrap();
+        let (dir, objects, alice, _bob) = with_bucket("b").await;
         let db = dir.path().join("cirrus.db");
         let before = std::fs::metadata(&db).unwrap().len();
         for i in 0..200 {
@@ -1462,11 +1441,7 @@ mod tests {
     async fn the_write_ahead_log_starts_over_while_writes_never_stop() {
         // A checkpoint beside a committer that never stops leaves the last frames uncopied;
         // unless the committer copies them, the log never starts over and grows without end.
-        let (dir, objects, alice, _bob) = fresh().await;
-        objects
-            .create_bucket(&alice, "b", "r", CannedAcl::Private)
-            .await
-            .unwrap();
+        let (dir, objects, alice, _bob) = with_bucket("b").await;
         let db = dir.path().join("cirrus.db");
         let stop = std::time::Instant::now() + std::time::Duration::from_secs(3);
         let mut writers = tokio::task::JoinSet::new();
