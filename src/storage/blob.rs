@@ -385,6 +385,12 @@ fn read_chunk(file: &mut File, n: u64) -> io::Result<Bytes> {
     Ok(Bytes::from(buf))
 }
 
+// LIMITATION: blobs are written through the page cache. On a VM a page-cache page the guest
+// has not touched lately costs a fault in the host, which made the kernel's copy cost up to half
+// a second of system time per 256 MiB here; O_DIRECT would spare that copy but tie every PUT to
+// the disk's own speed (83 - 266 MB/s at busy times here) and leave a GET right after it nothing
+// cached to read.
+
 /// Flushes a blob being written to the disk in the background every [`FLUSH_EVERY`] bytes,
 /// one flush at a time, so the writeback overlaps the upload and the fsync that makes the blob
 /// durable has little left to do. It changes nothing about durability: that fsync still runs.

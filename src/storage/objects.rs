@@ -83,7 +83,8 @@ async fn commit_batches(store: Store, mut rx: mpsc::Receiver<PutJob>) {
                 // Whatever failed (a bucket deleted meanwhile, a lost connection), the batch
                 // was rolled back: write each on its own so one write cannot fail another.
                 conn = None;
-                tracing::warn!(error = %e, writes = batch.len(), "a grouped object write failed; writing them one by one");
+                let writes = batch.len();
+                tracing::warn!(error = %e, writes, "a grouped write failed; writing one by one");
                 commit_each(&store, &batch).await
             }
         };
@@ -94,7 +95,8 @@ async fn commit_batches(store: Store, mut rx: mpsc::Receiver<PutJob>) {
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, writes = batch.len(), "committing object writes failed");
+                let writes = batch.len();
+                tracing::error!(error = %e, writes, "committing object writes failed");
                 for job in batch {
                     let _ = job.reply.send(Err(StorageError::Internal(format!(
                         "committing the write failed: {e}"
