@@ -231,6 +231,53 @@ async fn completed_uploads_read_across_parts(backend: Backend) {
     assert_eq!(&body.collect().await.unwrap().to_bytes()[..], b"bcdef");
 }
 
+async fn concurrent_writes_commit_as_if_one_after_another(backend: Backend) {
+    // Writes that arrive together are committed together: on either backend, of 24 writes of
+    // `If-None-Match: *` to 8 keys exactly one per key wins, and every object reads whole.
+    let Some(f) = fixture(backend).await else {
+        return;
+    };
+    let objects = &f.objects;
+    objects
+        .create_bucket(&f.owner, "busy", "us-east-1", CannedAcl::Private)
+        .await
+        .unwrap();
+    let mut writes = tokio::task::JoinSet::new();
+    for i in 0..24u8 {
+        let (objects, owner) = (objects.clone(), f.owner.clone());
+        writes.spawn(async move {
+            let body = vec![i; if i % 2 == 0 { 10 } else { 50_000 }];
+            let staged = objects
+                .write_blob(body_from_bytes(Bytes::from(body)), 1 << 20)
+                .await
+                .unwrap();
+            let new = NewObject {
+                etag: format!("{i:032}"),
+                ..new_object()
+            };
+            let key = format!("k{}", i % 8);
+            let written = objects
+                .put_object(&owner, "busy", &key, staged, new, Precondition::IfAbsent)
+                .await;
+            (i, written.is_ok())
+        });
+    }
+    let done = writes.join_all().await;
+    let won: Vec<u8> = done.iter().filter(|(_, ok)| *ok).map(|(i, _)| *i).collect();
+    assert_eq!(won.len(), 8, "winners: {won:?}");
+    for i in won {
+        let info = objects
+            .object(&f.owner, "busy", &format!("k{}", i % 8))
+            .await
+            .unwrap();
+        assert_eq!(info.etag, format!("{i:032}"));
+        let reader = objects.reader(&info).await.unwrap();
+        let body = objects.read(&reader, 0..info.size).await.unwrap();
+        let bytes = body.collect().await.unwrap().to_bytes();
+        assert!(bytes.len() == info.size as usize && bytes.iter().all(|b| *b == i));
+    }
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -250,5 +297,6 @@ macro_rules! on_both_backends {
 
 on_both_backends!(
     keys_list_in_byte_order_in_pages,
-    completed_uploads_read_across_parts
+    completed_uploads_read_across_parts,
+    concurrent_writes_commit_as_if_one_after_another
 );

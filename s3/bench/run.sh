@@ -2,28 +2,52 @@
 # Measures the S3 door the way issue 5 asks: a load generator that does not sign per request
 # (wrk on presigned URLs), against a release `cirrus serve` on a fresh data directory on
 # loopback. Prints requests a second for 4 KiB GET and PUT with 16 connections, MiB/s for one
-# 256 MiB PUT and GET (signed payload, through the AWS CLI's s3api) with the server's peak
-# resident memory, and the time of one 1,000-key ListObjectsV2 page from a bucket of N keys.
+# 256 MiB PUT with a signed payload (curl --aws-sigv4, the body's SHA-256 computed before the
+# clock starts, so the client hashes nothing while it sends) and GET, each three times, with
+# the server's peak resident memory, the same once through the AWS CLI, and the time of one
+# 1,000-key ListObjectsV2 page from a bucket of N keys.
 #
-#   s3/bench/run.sh [PORT] [KEYS]     defaults: 18480, 100000
+#   s3/bench/run.sh [PORT] [KEYS]     defaults: 18480, 100000 (KEYS=0 skips the listing)
+#   CIRRUS_BENCH_PEER=moto s3/bench/run.sh ...   the same against moto_server, as a baseline
 #
-# Needs: wrk (Debian package), python3 with boto3, a release build (cargo build --release).
-# Every request goes to 127.0.0.1; each wrk run is bounded to 10 s.
+# Needs: wrk and curl (Debian packages), python3 with boto3, the AWS CLI, a release build
+# (cargo build --release) or moto_server. Every request goes to 127.0.0.1; each wrk run is
+# bounded to 10 s.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 port=${1:-18480}
 keys=${2:-100000}
+peer=${CIRRUS_BENCH_PEER:-cirrus}
 bin=${CIRRUS_BIN:-$repo/target/release/cirrus}
-[ -x "$bin" ] || { echo "build it first: cargo build --release (or set CIRRUS_BIN)" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 
 dir=$(mktemp -d)
-"$bin" serve --data-dir "$dir" --listen "127.0.0.1:$port" --log warn >"$dir/server.log" 2>&1 &
+unset AWS_CA_BUNDLE AWS_PROFILE AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+case $peer in
+cirrus)
+    [ -x "$bin" ] || { echo "build it first: cargo build --release (or set CIRRUS_BIN)" >&2; exit 1; }
+    "$bin" serve --data-dir "$dir" --listen "127.0.0.1:$port" --log warn >"$dir/server.log" 2>&1 &
+    ;;
+moto)
+    command -v moto_server >/dev/null || { echo "moto_server is missing: pip install 'moto[server]'" >&2; exit 1; }
+    mkdir -p "$dir/aws"
+    moto_server -H 127.0.0.1 -p "$port" >"$dir/server.log" 2>&1 &
+    ;;
+*) echo "CIRRUS_BENCH_PEER is cirrus or moto, not '$peer'" >&2; exit 1 ;;
+esac
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
-for _ in $(seq 100); do [ -s "$dir/aws/credentials" ] && break; sleep 0.1; done
+if [ "$peer" = moto ]; then
+    for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+    printf '[default]\nregion = us-east-1\nendpoint_url = http://127.0.0.1:%s\n' "$port" \
+        >"$dir/aws/config"
+    printf '[default]\naws_access_key_id = bench\naws_secret_access_key = bench\n' \
+        >"$dir/aws/credentials"
+else
+    for _ in $(seq 100); do [ -s "$dir/aws/credentials" ] && break; sleep 0.1; done
+fi
 export AWS_CONFIG_FILE=$dir/aws/config AWS_SHARED_CREDENTIALS_FILE=$dir/aws/credentials
-unset AWS_CA_BUNDLE AWS_PROFILE AWS_ENDPOINT_URL
+echo "peer: $peer; load: $(uptime | sed 's/.*load average/load average/')"
 
 rss_peak() { awk '/VmHWM/ {print int($2/1024) " MiB"}' "/proc/$pid/status"; }
 
@@ -33,10 +57,14 @@ s3 = boto3.client('s3')
 s3.create_bucket(Bucket='bench')
 s3.put_object(Bucket='bench', Key='small', Body=b'x' * 4096)
 d = sys.argv[1]
-open(os.path.join(d, 'get.url'), 'w').write(
-    s3.generate_presigned_url('get_object', Params={'Bucket': 'bench', 'Key': 'small'}, ExpiresIn=3600))
-open(os.path.join(d, 'put.url'), 'w').write(
-    s3.generate_presigned_url('put_object', Params={'Bucket': 'bench', 'Key': 'put-target'}, ExpiresIn=3600))
+def url(op, key):
+    return s3.generate_presigned_url(op, Params={'Bucket': 'bench', 'Key': key}, ExpiresIn=3600)
+open(os.path.join(d, 'get.url'), 'w').write(url('get_object', 'small'))
+open(os.path.join(d, 'put.url'), 'w').write(url('put_object', 'put-target'))
+open(os.path.join(d, 'bigget.url'), 'w').write(url('get_object', 'big'))
+creds = s3._request_signer._credentials
+open(os.path.join(d, 'sigv4'), 'w').write('%s %s:%s %s' % (
+    s3.meta.region_name, creds.access_key, creds.secret_key, s3.meta.endpoint_url) + '\n')
 EOF
 
 cat >"$dir/put.lua" <<'EOF'
@@ -49,32 +77,34 @@ wrk -t2 -c16 -d10s "$(cat "$dir/get.url")" | grep -E "Requests/sec|Latency|Non-2
 echo "== 4 KiB PUT, 16 connections, 10 s (each acknowledged after fsync and commit)"
 wrk -t2 -c16 -d10s -s "$dir/put.lua" "$(cat "$dir/put.url")" | grep -E "Requests/sec|Latency|Non-2xx"
 
-echo "== 256 MiB object, signed payload"
+echo "== 256 MiB object, signed payload (curl --aws-sigv4, SHA-256 of the body in the signature)"
 head -c $((256 << 20)) /dev/urandom >"$dir/big.bin"
+sha=$(sha256sum "$dir/big.bin" | cut -d' ' -f1)
+read -r region userpass endpoint <"$dir/sigv4"
+mibs() { awk -v t="$1" 'BEGIN { printf "%.0f MiB/s", 256 / t }'; }
+for i in 1 2 3; do
+    t=$(curl -sS -f -o /dev/null -w '%{time_total}' -T "$dir/big.bin" \
+        --aws-sigv4 "aws:amz:$region:s3" --user "$userpass" -H "x-amz-content-sha256: $sha" \
+        "$endpoint/bench/big")
+    echo "PUT $i: $(mibs "$t") (peak RSS so far $(rss_peak))"
+done
+for i in 1 2 3; do
+    t=$(curl -sS -f -o /dev/null -w '%{time_total}' "$(cat "$dir/bigget.url")")
+    echo "GET $i: $(mibs "$t") (peak RSS so far $(rss_peak))"
+done
+curl -sS -f "$(cat "$dir/bigget.url")" | cmp - "$dir/big.bin" && echo "GET returned the same bytes"
+echo "-- the same through the AWS CLI (s3api), whose own hashing and file handling dominate"
 start=$(date +%s.%N)
-aws s3api put-object --bucket bench --key big --body "$dir/big.bin" >/dev/null
-end=$(date +%s.%N)
-echo "PUT: $(echo "256 / ($end - $start)" | bc -l | cut -c1-6) MiB/s (peak RSS so far $(rss_peak))"
+aws s3api put-object --bucket bench --key big-cli --body "$dir/big.bin" >/dev/null
+echo "PUT: $(mibs "$(echo "$(date +%s.%N) - $start" | bc -l)")"
 start=$(date +%s.%N)
-aws s3api get-object --bucket bench --key big "$dir/big.back" >/dev/null
-end=$(date +%s.%N)
-echo "GET: $(echo "256 / ($end - $start)" | bc -l | cut -c1-6) MiB/s (peak RSS so far $(rss_peak))"
+aws s3api get-object --bucket bench --key big-cli "$dir/big.back" >/dev/null
+echo "GET: $(mibs "$(echo "$(date +%s.%N) - $start" | bc -l)")"
 cmp "$dir/big.bin" "$dir/big.back" && echo "GET returned the same bytes"
-python3 - "$dir" <<'PY'
-import boto3, sys
-s3 = boto3.client('s3')
-d = sys.argv[1]
-open(d + '/bigput.url', 'w').write(s3.generate_presigned_url(
-    'put_object', Params={'Bucket': 'bench', 'Key': 'big2'}, ExpiresIn=600))
-open(d + '/bigget.url', 'w').write(s3.generate_presigned_url(
-    'get_object', Params={'Bucket': 'bench', 'Key': 'big2'}, ExpiresIn=600))
-PY
-echo "-- the same with curl on presigned URLs (UNSIGNED-PAYLOAD), so the client hashes nothing"
-curl -s -o /dev/null -w "PUT: %{speed_upload} B/s\n" -T "$dir/big.bin" "$(cat "$dir/bigput.url")"
-curl -s -o /dev/null -w "GET: %{speed_download} B/s\n" "$(cat "$dir/bigget.url")"
 echo "peak RSS so far $(rss_peak)"
 rm -f "$dir/big.bin" "$dir/big.back"
 
+[ "$keys" -gt 0 ] || exit 0
 echo "== ListObjectsV2: one 1,000-key page from a bucket of $keys keys"
 python3 - "$keys" <<'EOF'
 import boto3, sys, time

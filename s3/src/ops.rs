@@ -180,8 +180,8 @@ fn hashing(body: Option<StreamingBlob>, algorithm: Option<Algo>) -> (Body, Seal)
     (Body::from(stream), seal)
 }
 
-fn sealed(seal: &Seal) -> S3Result<Sealed> {
-    seal.take().ok_or_else(|| {
+async fn sealed(seal: &Seal) -> S3Result<Sealed> {
+    seal.finish().await.ok_or_else(|| {
         tracing::error!("a body was stored without being read to its end");
         s3_error!(
             InternalError,
@@ -244,7 +244,7 @@ impl<P: S3Port> Operations<P> {
             .stage(who, bucket, body, MAX_PUT_SIZE)
             .await
             .map_err(s3_error)?;
-        let sealed = sealed(&seal)?;
+        let sealed = sealed(&seal).await?;
         let trailer = trailer_value(trailers, claims);
         let checksum = digest::verify(claims, &sealed, trailer.as_deref())?;
         Ok((staged, sealed, checksum))

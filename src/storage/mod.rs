@@ -177,6 +177,14 @@ pub struct Bucket {
     pub created_ms: i64,
 }
 
+/// The columns of a [`Bucket`], for `concat!` into queries.
+macro_rules! bucket_columns {
+    () => {
+        "id, name, owner_account_id, region, acl, created_ms"
+    };
+}
+pub(crate) use bucket_columns;
+
 impl Bucket {
     fn acl(&self) -> CannedAcl {
         CannedAcl::stored(&self.acl)
@@ -252,8 +260,6 @@ pub struct NewObject {
 pub struct StagedBlob {
     content: Option<Staged>,
     blobs: Arc<dyn BlobStore>,
-    /// The bucket it was written for, checked writable then.
-    bucket: Option<Bucket>,
 }
 
 /// What a staged body became: a blob, or (small enough) bytes to keep in the object's row.
@@ -410,40 +416,16 @@ impl ObjectStore {
 
     /// Writes a body (at most `max_size` bytes) where it will live before any row refers to
     /// it: kept in memory for the row if it ends within [`INLINE_MAX`] bytes, else a blob.
-    pub async fn write_blob(&self, mut body: InBody, max_size: u64) -> StorageResult<StagedBlob> {
-        let mut head = BytesMut::new();
-        let spill = loop {
-            match body.frame().await {
-                None => break false,
-                Some(Err(e)) => return Err(BlobError::Body(e).into()),
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        head.extend_from_slice(&data);
-                        if head.len() as u64 > max_size {
-                            return Err(BlobError::TooLarge(max_size).into());
-                        }
-                        if head.len() > INLINE_MAX {
-                            break true;
-                        }
-                    }
-                }
-            }
-        };
-        let content = if spill {
-            let rest = Box::pin(blob::Prefixed::new(head.freeze(), body));
-            Staged::Blob(self.blobs.write(rest, max_size).await?)
-        } else {
-            Staged::Inline(head.freeze())
-        };
-        Ok(StagedBlob {
-            content: Some(content),
-            blobs: self.blobs.clone(),
-            bucket: None,
-        })
+    pub async fn write_blob(&self, body: InBody, max_size: u64) -> StorageResult<StagedBlob> {
+        let (head, rest) = read_head(body, max_size).await?;
+        self.stage(head, rest, max_size).await
     }
 
-    /// Checks that the requester may write to `bucket`, then writes a body for it (before
-    /// reading a byte, so a refused upload costs nothing).
+    /// Writes a body for an object or part in `bucket`. A body declared no longer than
+    /// [`INLINE_MAX`] is read first and its bucket judged where it is committed (the committer
+    /// checks every write's bucket in its transaction), which spares every small write a query
+    /// of its own; any other is refused before a byte of it is read, so a refused upload costs
+    /// nothing and a client waiting on `Expect: 100-continue` is told at once.
     pub async fn write_blob_for(
         &self,
         who: &Requester,
@@ -451,10 +433,38 @@ impl ObjectStore {
         body: InBody,
         max_size: u64,
     ) -> StorageResult<StagedBlob> {
-        let bucket = self.writable_bucket(who, bucket).await?;
-        let mut staged = self.write_blob(body, max_size).await?;
-        staged.bucket = Some(bucket);
-        Ok(staged)
+        let small = body
+            .size_hint()
+            .exact()
+            .is_some_and(|n| n <= INLINE_MAX as u64);
+        if !small {
+            self.writable_bucket(who, bucket).await?;
+        }
+        let (head, rest) = read_head(body, max_size).await?;
+        if small && rest.is_some() {
+            self.writable_bucket(who, bucket).await?;
+        }
+        self.stage(head, rest, max_size).await
+    }
+
+    /// Keeps a body read up to its end in memory, or writes a blob of its head and the rest.
+    async fn stage(
+        &self,
+        head: Bytes,
+        rest: Option<InBody>,
+        max_size: u64,
+    ) -> StorageResult<StagedBlob> {
+        let content = match rest {
+            Some(rest) => {
+                let body = Box::pin(blob::Prefixed::new(head, rest));
+                Staged::Blob(self.blobs.write(body, max_size).await?)
+            }
+            None => Staged::Inline(head),
+        };
+        Ok(StagedBlob {
+            content: Some(content),
+            blobs: self.blobs.clone(),
+        })
     }
 
     async fn begin(&self) -> StorageResult<Transaction<'static, Any>> {
@@ -534,13 +544,15 @@ impl ObjectStore {
                 "listing buckets needs a signed request".into(),
             ));
         };
-        let rows = sqlx::query_as::<_, Bucket>(
-            "SELECT id, name, owner_account_id, region, acl, created_ms FROM buckets \
-             WHERE owner_account_id = $1 ORDER BY name",
-        )
-        .bind(account)
-        .fetch_all(&self.store.pool)
-        .await?;
+        const SQL: &str = concat!(
+            "SELECT ",
+            bucket_columns!(),
+            " FROM buckets WHERE owner_account_id = $1 ORDER BY name"
+        );
+        let rows = sqlx::query_as::<_, Bucket>(SQL)
+            .bind(account)
+            .fetch_all(&self.store.pool)
+            .await?;
         Ok(rows)
     }
 
@@ -596,13 +608,7 @@ impl ObjectStore {
     }
 
     async fn find_bucket(&self, name: &str) -> StorageResult<Option<Bucket>> {
-        Ok(sqlx::query_as::<_, Bucket>(
-            "SELECT id, name, owner_account_id, region, acl, created_ms FROM buckets \
-             WHERE name = $1",
-        )
-        .bind(name)
-        .fetch_optional(&self.store.pool)
-        .await?)
+        bucket_named(&self.store.pool, name).await
     }
 
     /// A bucket the requester controls (owner or root admin).
@@ -633,15 +639,8 @@ impl ObjectStore {
 
     /// A bucket the requester may write objects into.
     pub async fn writable_bucket(&self, who: &Requester, name: &str) -> StorageResult<Bucket> {
-        let bucket = self
-            .find_bucket(name)
-            .await?
-            .ok_or_else(|| StorageError::NoSuchBucket(name.to_owned()))?;
-        if who.controls(&bucket.owner_account_id) || bucket.acl() == CannedAcl::PublicReadWrite {
-            Ok(bucket)
-        } else {
-            Err(denied_bucket(name))
-        }
+        let bucket = self.find_bucket(name).await?;
+        writable(who, name, bucket)
     }
 
     /// Deletes an empty bucket; uploads still in progress in it are aborted.
@@ -688,6 +687,25 @@ impl ObjectStore {
     }
 }
 
+/// Reads a body's first bytes: all of it if it ends within [`INLINE_MAX`] bytes, else a bit
+/// more than that and the rest still to read.
+async fn read_head(mut body: InBody, max_size: u64) -> StorageResult<(Bytes, Option<InBody>)> {
+    let mut head = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(BlobError::Body)?;
+        if let Ok(data) = frame.into_data() {
+            head.extend_from_slice(&data);
+            if head.len() as u64 > max_size {
+                return Err(BlobError::TooLarge(max_size).into());
+            }
+            if head.len() > INLINE_MAX {
+                return Ok((head.freeze(), Some(body)));
+            }
+        }
+    }
+    Ok((head.freeze(), None))
+}
+
 /// A transaction that will write. SQLite: take the write lock up front, so a transaction that
 /// reads and then writes waits for another writer instead of failing when it upgrades.
 pub(crate) async fn begin_write(store: &Store) -> StorageResult<Transaction<'static, Any>> {
@@ -696,6 +714,32 @@ pub(crate) async fn begin_write(store: &Store) -> StorageResult<Transaction<'sta
         Backend::Postgres => store.pool.begin().await?,
     };
     Ok(tx)
+}
+
+/// The bucket called `name`, read through a pool or inside a transaction.
+async fn bucket_named<'e, E>(executor: E, name: &str) -> StorageResult<Option<Bucket>>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
+    const SQL: &str = concat!(
+        "SELECT ",
+        bucket_columns!(),
+        " FROM buckets WHERE name = $1"
+    );
+    Ok(sqlx::query_as::<_, Bucket>(SQL)
+        .bind(name)
+        .fetch_optional(executor)
+        .await?)
+}
+
+/// The bucket found under `name`, if the requester may write objects into it.
+fn writable(who: &Requester, name: &str, bucket: Option<Bucket>) -> StorageResult<Bucket> {
+    let bucket = bucket.ok_or_else(|| StorageError::NoSuchBucket(name.to_owned()))?;
+    if who.controls(&bucket.owner_account_id) || bucket.acl() == CannedAcl::PublicReadWrite {
+        Ok(bucket)
+    } else {
+        Err(denied_bucket(name))
+    }
 }
 
 fn denied_bucket(name: &str) -> StorageError {
@@ -740,6 +784,28 @@ pub(crate) mod test_support {
         (dir, Arc::new(objects), alice, bob)
     }
 
+    /// A private object with this ETag and nothing else said about it.
+    pub fn plain_object(etag: &str) -> NewObject {
+        NewObject {
+            etag: etag.into(),
+            meta: ObjectMeta::default(),
+            checksum: None,
+            acl: CannedAcl::Private,
+        }
+    }
+
+    /// A fresh object store (see [`fresh`]) with a private bucket of alice's.
+    pub async fn with_bucket(
+        bucket: &str,
+    ) -> (tempfile::TempDir, Arc<ObjectStore>, Requester, Requester) {
+        let (dir, objects, alice, bob) = fresh().await;
+        objects
+            .create_bucket(&alice, bucket, "r", CannedAcl::Private)
+            .await
+            .unwrap();
+        (dir, objects, alice, bob)
+    }
+
     /// The files under a directory, recursively, leaving out the blob store's temporary ones.
     pub fn count_files(dir: &std::path::Path) -> usize {
         let mut n = 0;
@@ -760,6 +826,59 @@ pub(crate) mod test_support {
 mod tests {
     use super::test_support::fresh;
     use super::*;
+
+    /// A body that records whether it was read.
+    struct Watched {
+        len: u64,
+        read: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    impl hyper::body::Body for Watched {
+        type Data = Bytes;
+        type Error = BoxError;
+
+        fn poll_frame(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, BoxError>>> {
+            let first = !self.read.swap(true, std::sync::atomic::Ordering::AcqRel);
+            let len = usize::try_from(self.len).unwrap();
+            let frame = first.then(|| Ok(hyper::body::Frame::data(Bytes::from(vec![1u8; len]))));
+            std::task::Poll::Ready(frame)
+        }
+
+        fn size_hint(&self) -> hyper::body::SizeHint {
+            hyper::body::SizeHint::with_exact(self.len)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_upload_is_read_only_if_it_is_small() {
+        let (_dir, objects, _alice, bob) = super::test_support::with_bucket("mine").await;
+        for (len, read_first) in [(100_000u64, false), (4_096, true)] {
+            let read = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let body = Box::pin(Watched {
+                len,
+                read: read.clone(),
+            });
+            let staged = objects.write_blob_for(&bob, "mine", body, u64::MAX).await;
+            assert_eq!(read.load(std::sync::atomic::Ordering::Acquire), read_first);
+            let refused = match staged {
+                Err(e) => e,
+                Ok(staged) => {
+                    let new = super::test_support::plain_object("e");
+                    objects
+                        .put_object(&bob, "mine", "k", staged, new, Precondition::Always)
+                        .await
+                        .unwrap_err()
+                }
+            };
+            assert!(
+                matches!(refused, StorageError::AccessDenied(_)),
+                "{refused}"
+            );
+        }
+    }
 
     #[tokio::test]
     async fn bucket_names_are_unique_across_accounts() {

@@ -152,8 +152,11 @@ impl Store {
         let pool = match backend {
             // SQLite takes one writer at a time; WAL lets readers go on beside it, and the busy
             // timeout makes a second writer (the admin CLI, say) wait instead of failing.
+            // An embedded database needs no ping before each use: it would only be one more
+            // round trip to the connection's thread for every query.
             Backend::Sqlite => AnyPoolOptions::new()
                 .max_connections(8)
+                .test_before_acquire(false)
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         conn.execute(
