@@ -263,12 +263,7 @@ def test_describe_volumes_filters_and_pages(ec2, ami):
 
 def test_describe_volumes_pages_walk_every_volume_once_in_creation_order(srv, ec2):
     # A fresh account, so its listing holds exactly the volumes made here.
-    name = f"pg{uuid.uuid4().hex[:6]}"
-    admin(srv, "account", "create", name, "--role", "user")
-    admin(srv, "user", "create", f"{name}-u", "--account", name)
-    key = admin(srv, "key", "create", "--user", f"{name}-u")
-    them = boto3_client(srv, "ec2", re.search(r"access_key: (\S+)", key).group(1),
-                        re.search(r"secret_key: (\S+)", key).group(1))
+    them = other_account(srv)
     made = []
     for n in range(25):
         tags = [{"Key": "n", "Value": str(n)}] + ([{"Key": "odd", "Value": "y"}] if n % 2 else [])
@@ -473,16 +468,21 @@ def admin(srv, *args):
     return r.stdout
 
 
-def test_volumes_and_snapshots_are_private_to_their_account(srv, ec2):
-    vid = new_volume(ec2)
-    sid = ec2.create_snapshot(VolumeId=vid)["SnapshotId"]
-    ec2.get_waiter("snapshot_completed").wait(SnapshotIds=[sid], WaiterConfig=FAST)
+def other_account(srv):
+    """An EC2 client of a new account of its own, made with `cirrus admin`."""
     name = f"dev{uuid.uuid4().hex[:6]}"
     admin(srv, "account", "create", name, "--role", "user")
     admin(srv, "user", "create", f"{name}-u", "--account", name)
     key = admin(srv, "key", "create", "--user", f"{name}-u")
-    them = boto3_client(srv, "ec2", re.search(r"access_key: (\S+)", key).group(1),
+    return boto3_client(srv, "ec2", re.search(r"access_key: (\S+)", key).group(1),
                         re.search(r"secret_key: (\S+)", key).group(1))
+
+
+def test_volumes_and_snapshots_are_private_to_their_account(srv, ec2):
+    vid = new_volume(ec2)
+    sid = ec2.create_snapshot(VolumeId=vid)["SnapshotId"]
+    ec2.get_waiter("snapshot_completed").wait(SnapshotIds=[sid], WaiterConfig=FAST)
+    them = other_account(srv)
     assert vid not in {v["VolumeId"] for v in them.describe_volumes()["Volumes"]}
     assert error_of(them.delete_volume, VolumeId=vid) == ("InvalidVolume.NotFound", 400)
     assert sid not in {s["SnapshotId"] for s in them.describe_snapshots()["Snapshots"]}
