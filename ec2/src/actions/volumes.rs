@@ -436,6 +436,9 @@ pub async fn serve_describe<P: Ec2Port + ?Sized>(
             .map(|c| crate::page::seal(CURSOR_TOKEN, &c.to_bytes()));
         return Ok(render_describe(&page.volumes, next.as_deref(), request_id));
     }
+    // LIMITATION: a filtered or id-named listing still reads every volume of the account and
+    // pages in memory (filters are matched here, on the door's view), so its pages cost what
+    // the whole listing costs.
     let all = port.volumes(caller).await?;
     let chosen = select(all, &req.volume_ids, &req.filters)?;
     let (page, next) = req.page.cut(DescribeVolumes::NAME, chosen)?;
