@@ -261,6 +261,63 @@ def test_describe_volumes_filters_and_pages(ec2, ami):
     assert error_of(ec2.describe_volumes, NextToken="forged") == ("InvalidParameterValue", 400)
 
 
+def test_describe_volumes_pages_walk_every_volume_once_in_creation_order(srv, ec2):
+    # A fresh account, so its listing holds exactly the volumes made here.
+    them = other_account(srv)
+    made = []
+    for n in range(25):
+        tags = [{"Key": "n", "Value": str(n)}] + ([{"Key": "odd", "Value": "y"}] if n % 2 else [])
+        made.append(them.create_volume(AvailabilityZone=ZONE, Size=1,
+                                       TagSpecifications=[{"ResourceType": "volume",
+                                                           "Tags": tags}])["VolumeId"])
+    pages = list(them.get_paginator("describe_volumes").paginate(
+        PaginationConfig={"PageSize": 5}))
+    assert [len(p["Volumes"]) for p in pages] == [5] * 5
+    assert "NextToken" not in pages[-1]
+    walked = [v["VolumeId"] for p in pages for v in p["Volumes"]]
+    whole = them.describe_volumes()["Volumes"]
+    assert walked == [v["VolumeId"] for v in whole]
+    # Each once, in creation order (volumes made in one millisecond may come in either order).
+    created = {v["VolumeId"]: v["CreateTime"] for v in whole}
+    assert sorted(walked) == sorted(made)
+    assert [created[v] for v in walked] == [created[v] for v in made]
+    assert walked == made or len(set(created.values())) < 25
+    # Each page carries its own volumes' tags.
+    number = {v["VolumeId"]: t["Value"] for p in pages for v in p["Volumes"] for t in v["Tags"]
+              if t["Key"] == "n"}
+    assert [number[v] for v in made] == [str(n) for n in range(25)]
+
+    odd = list(them.get_paginator("describe_volumes").paginate(
+        Filters=[{"Name": "tag:odd", "Values": ["y"]}], PaginationConfig={"PageSize": 5}))
+    assert [v["VolumeId"] for p in odd for v in p["Volumes"]] == [
+        v for v in walked if int(number[v]) % 2]
+    assert [len(p["Volumes"]) for p in odd] == [5, 5, 2]
+
+    # A cursor of one listing is refused by the other, and by another action.
+    cursor = them.describe_volumes(MaxResults=5)["NextToken"]
+    offset = them.describe_volumes(Filters=[{"Name": "size", "Values": ["1"]}],
+                                   MaxResults=5)["NextToken"]
+    assert error_of(them.describe_volumes, Filters=[{"Name": "size", "Values": ["1"]}],
+                    MaxResults=5, NextToken=cursor) == ("InvalidParameterValue", 400)
+    assert error_of(them.describe_volumes, MaxResults=5, NextToken=offset) == (
+        "InvalidParameterValue", 400)
+    assert error_of(them.describe_instances, MaxResults=5, NextToken=cursor) == (
+        "InvalidParameterValue", 400)
+    assert error_of(them.describe_volumes, MaxResults=5, NextToken=cursor[:-2] + "AA") == (
+        "InvalidParameterValue", 400)
+    # A cursor continues without MaxResults too: the rest, in one answer.
+    rest = them.describe_volumes(NextToken=cursor)
+    assert [v["VolumeId"] for v in rest["Volumes"]] == walked[5:]
+    assert "NextToken" not in rest
+    # A volume deleted mid-listing is simply not shown; the walk neither skips nor repeats.
+    first = them.describe_volumes(MaxResults=5)
+    them.delete_volume(VolumeId=walked[5])
+    second = them.describe_volumes(MaxResults=5, NextToken=first["NextToken"])
+    assert [v["VolumeId"] for v in second["Volumes"]] == walked[6:11]
+    # Someone else's listing does not leak into this one.
+    assert not {v["VolumeId"] for v in ec2.describe_volumes(MaxResults=500)["Volumes"]} & set(made)
+
+
 def test_attach_detach_delete_and_their_mistakes(ec2, ami):
     i = launch(ec2, ami)
     other = launch(ec2, ami)
@@ -411,16 +468,21 @@ def admin(srv, *args):
     return r.stdout
 
 
-def test_volumes_and_snapshots_are_private_to_their_account(srv, ec2):
-    vid = new_volume(ec2)
-    sid = ec2.create_snapshot(VolumeId=vid)["SnapshotId"]
-    ec2.get_waiter("snapshot_completed").wait(SnapshotIds=[sid], WaiterConfig=FAST)
+def other_account(srv):
+    """An EC2 client of a new account of its own, made with `cirrus admin`."""
     name = f"dev{uuid.uuid4().hex[:6]}"
     admin(srv, "account", "create", name, "--role", "user")
     admin(srv, "user", "create", f"{name}-u", "--account", name)
     key = admin(srv, "key", "create", "--user", f"{name}-u")
-    them = boto3_client(srv, "ec2", re.search(r"access_key: (\S+)", key).group(1),
+    return boto3_client(srv, "ec2", re.search(r"access_key: (\S+)", key).group(1),
                         re.search(r"secret_key: (\S+)", key).group(1))
+
+
+def test_volumes_and_snapshots_are_private_to_their_account(srv, ec2):
+    vid = new_volume(ec2)
+    sid = ec2.create_snapshot(VolumeId=vid)["SnapshotId"]
+    ec2.get_waiter("snapshot_completed").wait(SnapshotIds=[sid], WaiterConfig=FAST)
+    them = other_account(srv)
     assert vid not in {v["VolumeId"] for v in them.describe_volumes()["Volumes"]}
     assert error_of(them.delete_volume, VolumeId=vid) == ("InvalidVolume.NotFound", 400)
     assert sid not in {s["SnapshotId"] for s in them.describe_snapshots()["Snapshots"]}

@@ -29,7 +29,9 @@ use bytes::Bytes;
 use tracing::{debug, error};
 
 pub use actions::snapshots::{NewSnapshot, PermissionChange, Snapshot};
-pub use actions::volumes::{NewVolume, Volume, VolumeAttachment, VolumeChange, VolumeModification};
+pub use actions::volumes::{
+    NewVolume, Volume, VolumeAttachment, VolumeChange, VolumeModification, VolumePage,
+};
 pub use error::{Code, Ec2Error, Protocol};
 use generated::operations::{EC2_OPERATIONS, STS_OPERATIONS};
 use query::Params;
@@ -39,7 +41,7 @@ pub use types::{
     Image, ImageState, Instance, InstanceAttributes, InstanceState, InstanceType, KeyPair,
     LaunchRequest, MetadataChange, MetadataOptions, NetworkInterface, Permission, PermissionPeer,
     Region, ReservationCursor, ReservationPage, ResourceTag, SecurityGroup, SecurityGroupRule,
-    StateChange, Subnet, Tag, Vpc,
+    StateChange, Subnet, Tag, VolumeCursor, Vpc,
 };
 
 /// The caller behind a verified access key.
@@ -371,6 +373,17 @@ pub trait Ec2Port: Send + Sync + 'static {
 
     /// The caller's account's volumes, oldest first.
     async fn volumes(&self, _caller: &Caller) -> Result<Vec<Volume>, Ec2Error> {
+        Err(not_served("DescribeVolumes"))
+    }
+
+    /// One page of the caller's account's volumes, oldest first: at most `limit` after
+    /// `after`, and the cursor of the last one if more follow.
+    async fn volume_page(
+        &self,
+        _caller: &Caller,
+        _after: Option<&VolumeCursor>,
+        _limit: usize,
+    ) -> Result<VolumePage, Ec2Error> {
         Err(not_served("DescribeVolumes"))
     }
 

@@ -212,20 +212,35 @@ pub struct ReservationCursor {
     pub reservation_id: String,
 }
 
+/// A keyset position (a creation time and the id that breaks its ties) as the bytes a NextToken
+/// carries.
+fn position_bytes(created_ms: i64, id: &str) -> Vec<u8> {
+    let mut out = created_ms.to_be_bytes().to_vec();
+    out.extend_from_slice(id.as_bytes());
+    out
+}
+
+/// The position [`position_bytes`] wrote, or `None` for other bytes.
+fn position_of(raw: &[u8]) -> Option<(i64, String)> {
+    let (ms, id) = raw.split_at_checked(8)?;
+    Some((
+        i64::from_be_bytes(ms.try_into().ok()?),
+        String::from_utf8(id.to_vec()).ok()?,
+    ))
+}
+
 impl ReservationCursor {
     /// The cursor as the bytes a NextToken carries.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = self.created_ms.to_be_bytes().to_vec();
-        out.extend_from_slice(self.reservation_id.as_bytes());
-        out
+        position_bytes(self.created_ms, &self.reservation_id)
     }
 
     /// The cursor [`Self::to_bytes`] wrote, or `None` for other bytes.
     pub fn from_bytes(raw: &[u8]) -> Option<Self> {
-        let (ms, id) = raw.split_at_checked(8)?;
+        let (created_ms, reservation_id) = position_of(raw)?;
         Some(Self {
-            created_ms: i64::from_be_bytes(ms.try_into().ok()?),
-            reservation_id: String::from_utf8(id.to_vec()).ok()?,
+            created_ms,
+            reservation_id,
         })
     }
 }
@@ -237,6 +252,27 @@ pub struct ReservationPage {
     pub instances: Vec<Instance>,
     /// Where the next page starts, if one follows.
     pub next: Option<ReservationCursor>,
+}
+
+/// Where a page of volumes ends: the creation time of its last volume and the key the port
+/// orders volumes of one millisecond by (the door carries it and never reads it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeCursor {
+    pub created_ms: i64,
+    pub key: String,
+}
+
+impl VolumeCursor {
+    /// The cursor as the bytes a NextToken carries.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        position_bytes(self.created_ms, &self.key)
+    }
+
+    /// The cursor [`Self::to_bytes`] wrote, or `None` for other bytes.
+    pub fn from_bytes(raw: &[u8]) -> Option<Self> {
+        let (created_ms, key) = position_of(raw)?;
+        Some(Self { created_ms, key })
+    }
 }
 
 /// A security group as an instance or interface names it.

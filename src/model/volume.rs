@@ -402,6 +402,32 @@ pub async fn list(db: &AnyPool, account_id: Option<&str>) -> VolumeResult<Vec<Vo
     Ok(rows)
 }
 
+/// Up to `limit` of the account's volumes, oldest first, after the one `after` names as
+/// (created_ms, id); and whether more follow. Only the page's rows are read.
+pub async fn page_of_account(
+    db: &AnyPool,
+    account_id: &str,
+    after: Option<(i64, &str)>,
+    limit: usize,
+) -> VolumeResult<(Vec<VolumeListing>, bool)> {
+    let (after_ms, after_id) = after.unwrap_or((i64::MIN, ""));
+    // The first bound on created_ms alone lets the index start at the cursor; one row more
+    // than asked tells whether another page follows.
+    let mut rows = sqlx::query_as::<_, VolumeListing>(&format!(
+        "{LISTING} WHERE v.account_id = $1 AND v.created_ms >= $2 \
+         AND (v.created_ms > $2 OR v.id > $3) ORDER BY v.created_ms, v.id LIMIT $4"
+    ))
+    .bind(account_id)
+    .bind(after_ms)
+    .bind(after_id)
+    .bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX))
+    .fetch_all(db)
+    .await?;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    Ok((rows, more))
+}
+
 /// One volume with its names, whoever owns it.
 pub async fn listing_of(db: &AnyPool, id: &str) -> VolumeResult<Option<VolumeListing>> {
     Ok(

@@ -68,6 +68,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0016_instance_metadata.sql"),
     ),
     (17, "isos", include_str!("migrations/0017_isos.sql")),
+    (
+        18,
+        "volume_paging",
+        include_str!("migrations/0018_volume_paging.sql"),
+    ),
 ];
 
 /// The advisory lock that serializes schema migrations across servers.

@@ -24,7 +24,7 @@ use cirrus_ec2::{
 };
 use cirrus_ec2::{
     NewSnapshot, NewVolume, PermissionChange, Snapshot, Volume, VolumeAttachment, VolumeChange,
-    VolumeModification,
+    VolumeCursor, VolumeModification, VolumePage,
 };
 use sqlx::AnyConnection;
 
@@ -780,6 +780,15 @@ impl Ec2Port for Translator {
 
     async fn volumes(&self, caller: &Caller) -> Result<Vec<Volume>, Ec2Error> {
         self.volume_views(caller).await
+    }
+
+    async fn volume_page(
+        &self,
+        caller: &Caller,
+        after: Option<&VolumeCursor>,
+        limit: usize,
+    ) -> Result<VolumePage, Ec2Error> {
+        self.volume_page_views(caller, after, limit).await
     }
 
     async fn create_volume(

@@ -9,7 +9,7 @@ use cirrus_ec2::error::{Code, Ec2Error, Resource};
 use cirrus_ec2::types::Tag;
 use cirrus_ec2::{
     BlockDevice, BlockDeviceRequest, Caller, NewSnapshot, NewVolume, PermissionChange, Snapshot,
-    Volume, VolumeAttachment, VolumeChange, VolumeModification,
+    Volume, VolumeAttachment, VolumeChange, VolumeCursor, VolumeModification, VolumePage,
 };
 use sqlx::AnyConnection;
 
@@ -125,6 +125,19 @@ fn volume_view(l: VolumeListing, tags: Vec<(String, String)>) -> Volume {
         attachments,
         tags: to_tags(tags),
     }
+}
+
+/// Listed volumes as the door shows them, each with its tags taken out of `tags`.
+fn volume_views_of(
+    rows: Vec<VolumeListing>,
+    tags: &mut HashMap<String, Vec<(String, String)>>,
+) -> Vec<Volume> {
+    rows.into_iter()
+        .map(|l| {
+            let t = tags.remove(&l.row.id).unwrap_or_default();
+            volume_view(l, t)
+        })
+        .collect()
 }
 
 fn snapshot_view(
@@ -380,13 +393,35 @@ impl Translator {
                     .map_err(core)
             },
         )?;
-        Ok(rows
-            .into_iter()
-            .map(|l| {
-                let t = tags.remove(&l.row.id).unwrap_or_default();
-                volume_view(l, t)
-            })
-            .collect())
+        Ok(volume_views_of(rows, &mut tags))
+    }
+
+    /// One page of the caller's volumes (see [`volume::page_of_account`]); the tags are read
+    /// for the page's volumes only.
+    pub(crate) async fn volume_page_views(
+        &self,
+        caller: &Caller,
+        after: Option<&VolumeCursor>,
+        limit: usize,
+    ) -> Result<VolumePage, Ec2Error> {
+        let pool = &self.cloud.store.pool;
+        let account = caller.account_id.as_str();
+        let after = after.map(|c| (c.created_ms, c.key.as_str()));
+        let (rows, more) = volume::page_of_account(pool, account, after, limit)
+            .await
+            .map_err(volume_error)?;
+        let ids: Vec<&str> = rows.iter().map(|l| l.row.id.as_str()).collect();
+        let mut tags = tag::of_resources(pool, account, TaggedKind::Volume, &ids)
+            .await
+            .map_err(core)?;
+        let next = rows.last().filter(|_| more).map(|l| VolumeCursor {
+            created_ms: l.row.created_ms,
+            key: l.row.id.clone(),
+        });
+        Ok(VolumePage {
+            volumes: volume_views_of(rows, &mut tags),
+            next,
+        })
     }
 
     async fn one_volume(&self, caller: &Caller, ec2_id: &str) -> Result<Volume, Ec2Error> {

@@ -11,7 +11,7 @@ use crate::error::{Code, Ec2Error, Resource};
 use crate::filter::{self, Filter, FilterNames};
 use crate::page::PageRequest;
 use crate::query::Params;
-use crate::types::Tag;
+use crate::types::{Tag, VolumeCursor};
 use crate::xml;
 use crate::{Caller, Ec2Port};
 
@@ -30,6 +30,15 @@ pub struct Volume {
     pub throughput: Option<i64>,
     pub attachments: Vec<VolumeAttachment>,
     pub tags: Vec<Tag>,
+}
+
+/// One page of volumes, as the port answers it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VolumePage {
+    /// The page's volumes, oldest first.
+    pub volumes: Vec<Volume>,
+    /// Where the next page starts, if one follows.
+    pub next: Option<VolumeCursor>,
 }
 
 /// A volume's attachment to an instance.
@@ -404,10 +413,46 @@ pub async fn serve_describe<P: Ec2Port + ?Sized>(
     req: DescribeVolumes,
     request_id: &str,
 ) -> Result<String, Ec2Error> {
+    // Without ids or filters the port cuts the page in its query and reads only that page;
+    // otherwise the door picks and filters the account's volumes and pages what remains. A
+    // token on that path is a cursor: the other path makes tokens only for filtered listings.
+    let continued = req
+        .page
+        .next_token
+        .as_deref()
+        .is_some_and(|t| !t.is_empty());
+    let by_cursor = req.volume_ids.is_empty()
+        && req.filters.is_empty()
+        && (req.page.max_results.is_some() || continued);
+    if by_cursor {
+        let after = match req.page.next_token.as_deref() {
+            Some(t) if !t.is_empty() => Some(open_cursor(t)?),
+            _ => None,
+        };
+        let limit = req.page.max_results.unwrap_or(usize::MAX);
+        let page = port.volume_page(caller, after.as_ref(), limit).await?;
+        let next = page
+            .next
+            .map(|c| crate::page::seal(CURSOR_TOKEN, &c.to_bytes()));
+        return Ok(render_describe(&page.volumes, next.as_deref(), request_id));
+    }
+    // LIMITATION: a filtered or id-named listing still reads every volume of the account and
+    // pages in memory (filters are matched here, on the door's view), so its pages cost what
+    // the whole listing costs.
     let all = port.volumes(caller).await?;
     let chosen = select(all, &req.volume_ids, &req.filters)?;
     let (page, next) = req.page.cut(DescribeVolumes::NAME, chosen)?;
     Ok(render_describe(&page, next.as_deref(), request_id))
+}
+
+/// What a cursor token is sealed for, apart from the offset tokens of filtered listings.
+const CURSOR_TOKEN: &str = "DescribeVolumes/cursor";
+
+fn open_cursor(token: &str) -> Result<VolumeCursor, Ec2Error> {
+    let raw = crate::page::open(CURSOR_TOKEN, token)?;
+    VolumeCursor::from_bytes(&raw).ok_or_else(|| {
+        Ec2Error::internal("a sealed DescribeVolumes cursor did not parse".to_owned())
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -893,6 +938,33 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(e.code, Code::InvalidParameterValue);
+    }
+
+    #[test]
+    fn cursor_tokens_carry_their_position_and_nothing_else_opens() {
+        let at = VolumeCursor {
+            created_ms: 1_700_000_000_123,
+            key: "6f1c2a9e-0000-4000-8000-000000000001".into(),
+        };
+        let token = crate::page::seal(CURSOR_TOKEN, &at.to_bytes());
+        assert_eq!(open_cursor(&token).unwrap(), at);
+        // An offset token of a filtered listing, or another action's cursor, is refused.
+        let offset = PageRequest {
+            max_results: Some(5),
+            next_token: None,
+        }
+        .cut(DescribeVolumes::NAME, vec![0; 10])
+        .unwrap()
+        .1
+        .unwrap();
+        let reservations = crate::page::seal("DescribeInstances/reservations", &at.to_bytes());
+        for foreign in [offset, reservations, "forged".into()] {
+            assert_eq!(
+                open_cursor(&foreign).unwrap_err().code,
+                Code::InvalidParameterValue
+            );
+        }
+        assert_eq!(VolumeCursor::from_bytes(&[1, 2, 3]), None);
     }
 
     #[test]
