@@ -14,7 +14,8 @@ use crate::requests::{
     CreateDomain, CreateServiceOffering, CreateUser, DeployVirtualMachine, GetUser, KeyPairRequest,
     ListDomains, ListForwardingRules, ListHypervisors, ListInfra, ListKeyPairs, ListLog, ListNamed,
     ListNetworks, ListOwned, ListPublicIps, ListTags, ListTemplates, ListVirtualMachines, QueryJob,
-    TagRequest, UpdateAccount, UpdateNamed, UpdateUser, UpdateVirtualMachine, VmAction, VmRequest,
+    ResetSshKey, TagRequest, UpdateAccount, UpdateNamed, UpdateUser, UpdateVirtualMachine,
+    VmAction, VmRequest,
 };
 use crate::types::{AsyncJob, JobSubmitted};
 use crate::wire::Timestamp;
@@ -369,6 +370,10 @@ pub(crate) async fn run<P: NativePort + ?Sized>(
                 .await
                 .map_err(fail)?;
             single(spec, &vm)
+        }
+        Command::ResetSshKeyForVirtualMachine => {
+            let req = ResetSshKey::decode(args)?;
+            submitted(None, port.reset_ssh_key(caller, &req).await.map_err(fail)?)
         }
         Command::QueryAsyncJobResult => {
             let req = QueryJob::decode(args);

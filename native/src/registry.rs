@@ -154,6 +154,7 @@ pub enum Command {
     ExpungeVirtualMachine,
     UpdateVirtualMachine,
     ChangeServiceForVirtualMachine,
+    ResetSshKeyForVirtualMachine,
     QueryAsyncJobResult,
     ListAsyncJobs,
     ListEvents,
@@ -1333,6 +1334,38 @@ pub static COMMANDS: &[CommandSpec] = &[
                 Uuid,
                 "The ID of the new service offering",
             )],
+        ],
+        object: "virtualmachine",
+        response: VirtualMachine::FIELDS,
+    },
+    CommandSpec {
+        name: "resetSSHKeyForVirtualMachine",
+        command: Command::ResetSshKeyForVirtualMachine,
+        description: "Gives a stopped instance another SSH key pair, delivered at its next start.",
+        since: "",
+        is_async: true,
+        related: &[
+            "listVirtualMachines",
+            "listSSHKeyPairs",
+            "queryAsyncJobResult",
+        ],
+        access: Access::Anyone,
+        params: &[
+            VM_ID,
+            &[
+                param("keypair", Str, "The name of the new key pair"),
+                ParamSpec {
+                    since: "4.17",
+                    ..param("keypairs", StringList, "The names of the new key pairs")
+                },
+                param(
+                    "account",
+                    Str,
+                    "The account of the key pair (admins; with domainid)",
+                ),
+                param("domainid", Uuid, "The domain of that account"),
+                param("projectid", Uuid, "The project of the key pair (none here)"),
+            ],
         ],
         object: "virtualmachine",
         response: VirtualMachine::FIELDS,

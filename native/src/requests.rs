@@ -505,6 +505,43 @@ impl ChangeServiceOffering {
     }
 }
 
+/// `resetSSHKeyForVirtualMachine`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetSshKey {
+    pub id: String,
+    /// Key pair names: `keypair` and `keypairs` together.
+    pub key_pairs: Vec<String>,
+    /// The owner of the key pairs, for admins (with `domain_id`).
+    pub account: Option<String>,
+    pub domain_id: Option<String>,
+}
+
+impl ResetSshKey {
+    pub fn decode(args: &Args) -> Result<Self, ApiError> {
+        let mut key_pairs: Vec<String> = args
+            .string("keypair")
+            .filter(|k| !k.is_empty())
+            .into_iter()
+            .collect();
+        for k in args.list("keypairs") {
+            if !key_pairs.contains(&k) {
+                key_pairs.push(k);
+            }
+        }
+        if key_pairs.is_empty() {
+            return Err(ApiError::invalid_parameter(
+                "Please specify either keypair or keypairs",
+            ));
+        }
+        Ok(Self {
+            id: args.string("id").unwrap_or_default(),
+            key_pairs,
+            account: args.string("account").filter(|a| !a.is_empty()),
+            domain_id: args.string("domainid"),
+        })
+    }
+}
+
 /// `queryAsyncJobResult`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryJob {

@@ -1,5 +1,5 @@
 //! Changes to an instance's settings that need no hypervisor work: its names, its user data
-//! and, while it is stopped, its service offering. The orchestrator owns the instance's state;
+//! and, while it is stopped, its service offering and its SSH key pair. The orchestrator owns the instance's state;
 //! these only write what it reads at the next start, and refuse while a job is pending.
 
 use sqlx::AnyConnection;
@@ -102,5 +102,31 @@ pub async fn change_offering(
     .bind(now_ms())
     .execute(&mut *db)
     .await?;
+    instance::get(db, &i.id).await
+}
+
+/// Gives a stopped instance another SSH key pair (by name, in its account); the next start
+/// delivers that pair's public key.
+pub async fn set_key_pair(
+    db: &mut AnyConnection,
+    id: &str,
+    key_name: &str,
+) -> CoreResult<Instance> {
+    let i = instance::get(db, id).await?;
+    stopped(&i, "Stopped")?;
+    if pending(db, &i.id).await? {
+        return Err(CoreError::IncorrectState {
+            kind: ResourceKind::Instance,
+            id: i.id.clone(),
+            state: "busy with a pending job".to_owned(),
+            wanted: "idle".to_owned(),
+        });
+    }
+    sqlx::query("UPDATE instances SET key_name = $2, updated_ms = $3 WHERE id = $1")
+        .bind(&i.id)
+        .bind(key_name)
+        .bind(now_ms())
+        .execute(&mut *db)
+        .await?;
     instance::get(db, &i.id).await
 }
