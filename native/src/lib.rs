@@ -599,6 +599,14 @@ pub trait NativePort: Send + Sync + 'static {
     ) -> PortResult<types::VirtualMachine> {
         Err(PortError::NotImplemented("changeServiceForVirtualMachine"))
     }
+    /// Adds a host to a cluster; the new host as `listHosts` shows it.
+    async fn add_host(
+        &self,
+        _caller: &Caller,
+        _req: &requests::AddHost,
+    ) -> PortResult<Listing<types::Host>> {
+        Err(PortError::NotImplemented("addHost"))
+    }
     /// Sets a stopped instance's key pair; the ID of the (finished) job.
     async fn reset_ssh_key(
         &self,

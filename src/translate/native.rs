@@ -7,6 +7,7 @@
 //! over the whole (small) tables; instances are listed and paged in SQL.
 
 mod addresses;
+mod hosts;
 mod offerings;
 mod security_groups;
 
@@ -1560,6 +1561,14 @@ impl NativePort for Translator {
             })
             .collect();
         Ok(req.page.slice(items))
+    }
+
+    async fn add_host(
+        &self,
+        caller: &Caller,
+        req: &cirrus_native::requests::AddHost,
+    ) -> Result<Listing<wire::Host>, PortError> {
+        self.native_add_host(caller, req).await
     }
 
     async fn list_hypervisors(
