@@ -40,6 +40,21 @@ fn stopped(i: &Instance, wanted: &str) -> CoreResult<()> {
     Ok(())
 }
 
+/// The instance `id`, if it is stopped and no job is pending on it.
+async fn stopped_and_idle(db: &mut AnyConnection, id: &str) -> CoreResult<Instance> {
+    let i = instance::get(db, id).await?;
+    stopped(&i, "Stopped")?;
+    if pending(db, &i.id).await? {
+        return Err(CoreError::IncorrectState {
+            kind: ResourceKind::Instance,
+            id: i.id.clone(),
+            state: "busy with a pending job".to_owned(),
+            wanted: "idle".to_owned(),
+        });
+    }
+    Ok(i)
+}
+
 /// Applies `s` to the instance `id`; the instance as it is now.
 pub async fn update(
     db: &mut AnyConnection,
@@ -81,16 +96,7 @@ pub async fn change_offering(
     id: &str,
     offering: &ServiceOffering,
 ) -> CoreResult<Instance> {
-    let i = instance::get(db, id).await?;
-    stopped(&i, "Stopped")?;
-    if pending(db, &i.id).await? {
-        return Err(CoreError::IncorrectState {
-            kind: ResourceKind::Instance,
-            id: i.id.clone(),
-            state: "busy with a pending job".to_owned(),
-            wanted: "idle".to_owned(),
-        });
-    }
+    let i = stopped_and_idle(db, id).await?;
     sqlx::query(
         "UPDATE instances SET offering_id = $2, cpus = $3, memory_mib = $4, updated_ms = $5 \
          WHERE id = $1",
@@ -112,16 +118,7 @@ pub async fn set_key_pair(
     id: &str,
     key_name: &str,
 ) -> CoreResult<Instance> {
-    let i = instance::get(db, id).await?;
-    stopped(&i, "Stopped")?;
-    if pending(db, &i.id).await? {
-        return Err(CoreError::IncorrectState {
-            kind: ResourceKind::Instance,
-            id: i.id.clone(),
-            state: "busy with a pending job".to_owned(),
-            wanted: "idle".to_owned(),
-        });
-    }
+    let i = stopped_and_idle(db, id).await?;
     sqlx::query("UPDATE instances SET key_name = $2, updated_ms = $3 WHERE id = $1")
         .bind(&i.id)
         .bind(key_name)

@@ -2251,13 +2251,12 @@ impl NativePort for Translator {
                 "Only one key pair per instance is supported".into(),
             ));
         };
-        let mut tx = self
-            .cloud
-            .store
-            .begin_write()
+        let mut conn = self
+            .pool()
+            .acquire()
             .await
             .map_err(|e| port_error(e.into()))?;
-        if keypair::by_name(&mut tx, &v.account_id, name)
+        if keypair::by_name(&mut conn, &v.account_id, name)
             .await
             .map_err(port_error)?
             .is_none()
@@ -2268,10 +2267,9 @@ impl NativePort for Translator {
                 v.account_name
             )));
         }
-        instance_edit::set_key_pair(&mut tx, &v.id, name)
-            .await
-            .map_err(port_error)?;
-        tx.commit().await.map_err(|e| port_error(e.into()))?;
+        drop(conn);
+        write_tx!(self, |tx| instance_edit::set_key_pair(&mut tx, &v.id, name)
+            .await);
         tracing::info!(instance = %v.id, key_pair = %name, "instance key pair reset");
         let job = NewApiJob {
             command: JobCommand::ResetSshKeyForVirtualMachine.api_name(),
