@@ -140,7 +140,7 @@ pub async fn ensure_qemu_host(store: &Store) -> CoreResult<infra::Host> {
 }
 
 /// This machine's host name, for naming its QEMU host.
-fn machine_name() -> String {
+pub fn machine_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_owned())
         .ok()

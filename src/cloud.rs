@@ -26,6 +26,8 @@ pub struct Cloud {
     pub templates: Arc<crate::storage::templates::TemplateStore>,
     /// ISO images in secondary storage: downloads and the host's cache.
     pub isos: Arc<crate::storage::isos::IsoStore>,
+    /// The size of the simulated hosts the first run makes, and of those added later.
+    pub simulator: crate::config::SimulatorConfig,
 }
 
 impl Cloud {

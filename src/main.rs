@@ -365,6 +365,7 @@ async fn serve(args: ServeArgs) -> Result<(), Failure> {
         region,
         endpoint_url: config.endpoint_url.clone(),
         data_dir: dir.root().to_owned(),
+        simulator: config.simulator.clone(),
     });
     let translator = Arc::new(Translator::new(cloud));
     let doors = Arc::new(Doors {

@@ -10,11 +10,12 @@ use crate::error::ApiError;
 use crate::registry::{self, Command, CommandSpec, COMMANDS};
 use crate::render;
 use crate::requests::{
-    AccountAction, AccountChange, ById, ChangeServiceOffering, CreateAccount, CreateDiskOffering,
-    CreateDomain, CreateServiceOffering, CreateUser, DeployVirtualMachine, GetUser, KeyPairRequest,
-    ListDomains, ListForwardingRules, ListHypervisors, ListInfra, ListKeyPairs, ListLog, ListNamed,
-    ListNetworks, ListOwned, ListPublicIps, ListTags, ListTemplates, ListVirtualMachines, QueryJob,
-    TagRequest, UpdateAccount, UpdateNamed, UpdateUser, UpdateVirtualMachine, VmAction, VmRequest,
+    AccountAction, AccountChange, AddHost, ById, ChangeServiceOffering, CreateAccount,
+    CreateDiskOffering, CreateDomain, CreateServiceOffering, CreateUser, DeployVirtualMachine,
+    GetUser, KeyPairRequest, ListDomains, ListForwardingRules, ListHypervisors, ListInfra,
+    ListKeyPairs, ListLog, ListNamed, ListNetworks, ListOwned, ListPublicIps, ListTags,
+    ListTemplates, ListVirtualMachines, QueryJob, ResetSshKey, TagRequest, UpdateAccount,
+    UpdateNamed, UpdateUser, UpdateVirtualMachine, VmAction, VmRequest,
 };
 use crate::types::{AsyncJob, JobSubmitted};
 use crate::wire::Timestamp;
@@ -179,6 +180,10 @@ pub(crate) async fn run<P: NativePort + ?Sized>(
         Command::ListHosts => {
             let req = ListInfra::decode(args)?;
             list(spec, port.list_hosts(caller, &req).await.map_err(fail)?)
+        }
+        Command::AddHost => {
+            let req = AddHost::decode(args)?;
+            list(spec, port.add_host(caller, &req).await.map_err(fail)?)
         }
         Command::ListHypervisors => {
             let req = ListHypervisors::decode(args);
@@ -369,6 +374,10 @@ pub(crate) async fn run<P: NativePort + ?Sized>(
                 .await
                 .map_err(fail)?;
             single(spec, &vm)
+        }
+        Command::ResetSshKeyForVirtualMachine => {
+            let req = ResetSshKey::decode(args)?;
+            submitted(None, port.reset_ssh_key(caller, &req).await.map_err(fail)?)
         }
         Command::QueryAsyncJobResult => {
             let req = QueryJob::decode(args);

@@ -187,10 +187,11 @@ pub enum JobCommand {
     ResizeVolume,
     CreateSnapshot,
     DeleteSnapshot,
+    ResetSshKeyForVirtualMachine,
 }
 
 impl JobCommand {
-    pub const ALL: [Self; 29] = [
+    pub const ALL: [Self; 30] = [
         Self::DeployVirtualMachine,
         Self::StartVirtualMachine,
         Self::StopVirtualMachine,
@@ -220,6 +221,7 @@ impl JobCommand {
         Self::ResizeVolume,
         Self::CreateSnapshot,
         Self::DeleteSnapshot,
+        Self::ResetSshKeyForVirtualMachine,
     ];
 
     /// The API name, which the port may store to remember the job's command.
@@ -254,6 +256,7 @@ impl JobCommand {
             Self::ResizeVolume => "resizeVolume",
             Self::CreateSnapshot => "createSnapshot",
             Self::DeleteSnapshot => "deleteSnapshot",
+            Self::ResetSshKeyForVirtualMachine => "resetSSHKeyForVirtualMachine",
         }
     }
 
@@ -318,6 +321,9 @@ impl JobCommand {
             }
             Self::DeleteSnapshot => {
                 "org.apache.cloudstack.api.command.user.snapshot.DeleteSnapshotCmd"
+            }
+            Self::ResetSshKeyForVirtualMachine => {
+                "org.apache.cloudstack.api.command.user.vm.ResetVMSSHKeyCmd"
             }
         }
     }
@@ -592,6 +598,22 @@ pub trait NativePort: Send + Sync + 'static {
         _req: &requests::ChangeServiceOffering,
     ) -> PortResult<types::VirtualMachine> {
         Err(PortError::NotImplemented("changeServiceForVirtualMachine"))
+    }
+    /// Adds a host to a cluster; the new host as `listHosts` shows it.
+    async fn add_host(
+        &self,
+        _caller: &Caller,
+        _req: &requests::AddHost,
+    ) -> PortResult<Listing<types::Host>> {
+        Err(PortError::NotImplemented("addHost"))
+    }
+    /// Sets a stopped instance's key pair; the ID of the (finished) job.
+    async fn reset_ssh_key(
+        &self,
+        _caller: &Caller,
+        _req: &requests::ResetSshKey,
+    ) -> PortResult<String> {
+        Err(PortError::NotImplemented("resetSSHKeyForVirtualMachine"))
     }
     /// A job the caller may see.
     async fn job(&self, _caller: &Caller, _req: &requests::QueryJob) -> PortResult<JobView> {

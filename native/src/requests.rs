@@ -118,6 +118,60 @@ impl ListInfra {
     }
 }
 
+/// `addHost`. The password is read by nobody: the hosts this server adds need none, so it is
+/// not even kept here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddHost {
+    pub zone_id: String,
+    pub pod_id: String,
+    pub cluster_id: Option<String>,
+    pub cluster_name: Option<String>,
+    pub url: String,
+    pub hypervisor: String,
+    pub host_tags: Vec<String>,
+}
+
+impl AddHost {
+    pub fn decode(args: &Args) -> Result<Self, ApiError> {
+        let cluster_id = args.string("clusterid").filter(|c| !c.is_empty());
+        let cluster_name = args.string("clustername").filter(|c| !c.is_empty());
+        if cluster_id.is_none() && cluster_name.is_none() {
+            return Err(ApiError::invalid_parameter(
+                "Either clusterid or clustername must be specified",
+            ));
+        }
+        if cluster_id.is_some() && cluster_name.is_some() {
+            return Err(ApiError::invalid_parameter(
+                "Can't specify cluster by both id and name",
+            ));
+        }
+        Ok(Self {
+            zone_id: args.string("zoneid").unwrap_or_default(),
+            pod_id: args.string("podid").unwrap_or_default(),
+            cluster_id,
+            cluster_name,
+            url: args.string("url").unwrap_or_default(),
+            hypervisor: args.string("hypervisor").unwrap_or_default(),
+            host_tags: args.list("hosttags"),
+        })
+    }
+
+    /// The host part of the URL (`http://sim/c0/h0` -> `sim`), if it has one.
+    pub fn url_host(&self) -> Option<&str> {
+        let rest = self
+            .url
+            .split_once("://")
+            .map_or(self.url.as_str(), |(_, r)| r);
+        let authority = rest.split('/').next().unwrap_or_default();
+        let authority = authority.rsplit('@').next().unwrap_or_default();
+        let host = match authority.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => authority.split(':').next().unwrap_or_default(),
+        };
+        (!host.is_empty()).then_some(host)
+    }
+}
+
 /// `listHypervisors`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListHypervisors {
@@ -502,6 +556,43 @@ impl ChangeServiceOffering {
             id: args.string("id").unwrap_or_default(),
             service_offering_id: args.string("serviceofferingid").unwrap_or_default(),
         }
+    }
+}
+
+/// `resetSSHKeyForVirtualMachine`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetSshKey {
+    pub id: String,
+    /// Key pair names: `keypair` and `keypairs` together.
+    pub key_pairs: Vec<String>,
+    /// The owner of the key pairs, for admins (with `domain_id`).
+    pub account: Option<String>,
+    pub domain_id: Option<String>,
+}
+
+impl ResetSshKey {
+    pub fn decode(args: &Args) -> Result<Self, ApiError> {
+        let mut key_pairs: Vec<String> = args
+            .string("keypair")
+            .filter(|k| !k.is_empty())
+            .into_iter()
+            .collect();
+        for k in args.list("keypairs") {
+            if !key_pairs.contains(&k) {
+                key_pairs.push(k);
+            }
+        }
+        if key_pairs.is_empty() {
+            return Err(ApiError::invalid_parameter(
+                "Please specify either keypair or keypairs",
+            ));
+        }
+        Ok(Self {
+            id: args.string("id").unwrap_or_default(),
+            key_pairs,
+            account: args.string("account").filter(|a| !a.is_empty()),
+            domain_id: args.string("domainid"),
+        })
     }
 }
 
@@ -1134,6 +1225,29 @@ mod tests {
     fn args(command: &str, query: &str) -> Args {
         let spec = find(command).expect("a served command");
         Args::parse(spec, &Params::decode(Some(query), None)).expect("valid arguments")
+    }
+
+    #[test]
+    fn add_host_names_the_urls_host_and_needs_a_cluster() {
+        let base = "zoneid=5f0c7a1e-0000-4000-8000-000000000001&podid=5f0c7a1e-0000-4000-8000-000000000002\
+                    &username=u&password=pw&hypervisor=Simulator";
+        for (url, host) in [
+            ("http://sim/c0/h0", Some("sim")),
+            ("http://root@10.1.1.1:8250/x", Some("10.1.1.1")),
+            ("http://[::1]/", Some("::1")),
+            ("kvm-2", Some("kvm-2")),
+            ("http:///", None),
+        ] {
+            let q = format!("{base}&clustername=c&url={url}");
+            let req = AddHost::decode(&args("addHost", &q)).expect("a valid request");
+            assert_eq!(req.url_host(), host, "{url}");
+            assert!(
+                !format!("{req:?}").contains("pw"),
+                "the password is not kept"
+            );
+        }
+        let q = format!("{base}&url=http://sim/");
+        assert!(AddHost::decode(&args("addHost", &q)).is_err());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Changes to an instance's settings that need no hypervisor work: its names, its user data
-//! and, while it is stopped, its service offering. The orchestrator owns the instance's state;
+//! and, while it is stopped, its service offering and its SSH key pair. The orchestrator owns the instance's state;
 //! these only write what it reads at the next start, and refuse while a job is pending.
 
 use sqlx::AnyConnection;
@@ -38,6 +38,21 @@ fn stopped(i: &Instance, wanted: &str) -> CoreResult<()> {
         });
     }
     Ok(())
+}
+
+/// The instance `id`, if it is stopped and no job is pending on it.
+async fn stopped_and_idle(db: &mut AnyConnection, id: &str) -> CoreResult<Instance> {
+    let i = instance::get(db, id).await?;
+    stopped(&i, "Stopped")?;
+    if pending(db, &i.id).await? {
+        return Err(CoreError::IncorrectState {
+            kind: ResourceKind::Instance,
+            id: i.id.clone(),
+            state: "busy with a pending job".to_owned(),
+            wanted: "idle".to_owned(),
+        });
+    }
+    Ok(i)
 }
 
 /// Applies `s` to the instance `id`; the instance as it is now.
@@ -81,16 +96,7 @@ pub async fn change_offering(
     id: &str,
     offering: &ServiceOffering,
 ) -> CoreResult<Instance> {
-    let i = instance::get(db, id).await?;
-    stopped(&i, "Stopped")?;
-    if pending(db, &i.id).await? {
-        return Err(CoreError::IncorrectState {
-            kind: ResourceKind::Instance,
-            id: i.id.clone(),
-            state: "busy with a pending job".to_owned(),
-            wanted: "idle".to_owned(),
-        });
-    }
+    let i = stopped_and_idle(db, id).await?;
     sqlx::query(
         "UPDATE instances SET offering_id = $2, cpus = $3, memory_mib = $4, updated_ms = $5 \
          WHERE id = $1",
@@ -102,5 +108,22 @@ pub async fn change_offering(
     .bind(now_ms())
     .execute(&mut *db)
     .await?;
+    instance::get(db, &i.id).await
+}
+
+/// Gives a stopped instance another SSH key pair (by name, in its account); the next start
+/// delivers that pair's public key.
+pub async fn set_key_pair(
+    db: &mut AnyConnection,
+    id: &str,
+    key_name: &str,
+) -> CoreResult<Instance> {
+    let i = stopped_and_idle(db, id).await?;
+    sqlx::query("UPDATE instances SET key_name = $2, updated_ms = $3 WHERE id = $1")
+        .bind(&i.id)
+        .bind(key_name)
+        .bind(now_ms())
+        .execute(&mut *db)
+        .await?;
     instance::get(db, &i.id).await
 }

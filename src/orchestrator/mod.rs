@@ -169,6 +169,11 @@ impl Orchestrator {
         &self.config
     }
 
+    /// True if this server runs a driver for `hypervisor` (QEMU only with `--qemu`).
+    pub fn drives(&self, hypervisor: Hypervisor) -> bool {
+        self.drivers.get(hypervisor).is_some()
+    }
+
     fn timeout_ms(&self) -> i64 {
         self.config.job_timeout.as_millis() as i64
     }

@@ -7,6 +7,7 @@
 //! over the whole (small) tables; instances are listed and paged in SQL.
 
 mod addresses;
+mod hosts;
 mod offerings;
 mod security_groups;
 
@@ -1562,6 +1563,14 @@ impl NativePort for Translator {
         Ok(req.page.slice(items))
     }
 
+    async fn add_host(
+        &self,
+        caller: &Caller,
+        req: &cirrus_native::requests::AddHost,
+    ) -> Result<Listing<wire::Host>, PortError> {
+        self.native_add_host(caller, req).await
+    }
+
     async fn list_hypervisors(
         &self,
         _caller: &Caller,
@@ -2207,6 +2216,68 @@ impl NativePort for Translator {
             .map_err(port_error)?;
         tx.commit().await.map_err(|e| port_error(e.into()))?;
         self.vm_of(caller, &v.id).await
+    }
+
+    async fn reset_ssh_key(
+        &self,
+        caller: &Caller,
+        req: &cirrus_native::requests::ResetSshKey,
+    ) -> Result<String, PortError> {
+        let v = self.actionable(caller, "id", &req.id).await?;
+        if v.state != "Stopped" {
+            return Err(PortError::InvalidParameter(format!(
+                "Vm {} should be stopped to do SSH Key reset",
+                v.id
+            )));
+        }
+        let owner_id = match &req.account {
+            Some(_) => {
+                self.owner(caller, req.account.as_ref(), req.domain_id.as_ref())
+                    .await?
+                    .0
+            }
+            None => v.account_id.clone(),
+        };
+        if owner_id != v.account_id {
+            return Err(PortError::InvalidParameter(format!(
+                "The key pair must belong to the account of instance {}",
+                v.id
+            )));
+        }
+        // LIMITATION: an instance keeps one key pair (its EC2 KeyName), so a request naming
+        // several is refused rather than keeping only the first.
+        let [name] = req.key_pairs.as_slice() else {
+            return Err(PortError::InvalidParameter(
+                "Only one key pair per instance is supported".into(),
+            ));
+        };
+        let mut conn = self
+            .pool()
+            .acquire()
+            .await
+            .map_err(|e| port_error(e.into()))?;
+        if keypair::by_name(&mut conn, &v.account_id, name)
+            .await
+            .map_err(port_error)?
+            .is_none()
+        {
+            return Err(PortError::InvalidParameter(format!(
+                "A key pair with name '{name}' does not exist for account {} in specified domain \
+                 id",
+                v.account_name
+            )));
+        }
+        drop(conn);
+        write_tx!(self, |tx| instance_edit::set_key_pair(&mut tx, &v.id, name)
+            .await);
+        tracing::info!(instance = %v.id, key_pair = %name, "instance key pair reset");
+        let job = NewApiJob {
+            command: JobCommand::ResetSshKeyForVirtualMachine.api_name(),
+            account_id: &caller.account_id,
+            user_id: &caller.user_id,
+            instance_id: Some(&v.id),
+        };
+        self.record_job(None, job).await
     }
 
     async fn job(&self, caller: &Caller, req: &QueryJob) -> Result<JobView, PortError> {
