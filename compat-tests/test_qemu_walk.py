@@ -17,6 +17,7 @@ import http.server
 import json
 import os
 import pathlib
+import re
 import shutil
 import threading
 import time
@@ -138,6 +139,7 @@ def test_the_aws_walk_import_launch_console_stop_start_terminate(qemu_server, ho
              CONSOLE_BUDGET)
     print(f"console line {time.monotonic() - started:.1f} s after run-instances (TCG or KVM)")
     image_of_running_guest_boots(s, home, instance_id)
+    attached_volume_is_seen_by_the_guest(s, home, instance_id)
 
     cli(s, home, "ec2", "stop-instances", "--instance-ids", instance_id)
     cli(s, home, "ec2", "wait", "instance-stopped", "--instance-ids", instance_id)
@@ -172,6 +174,28 @@ def image_of_running_guest_boots(s, home, instance_id):
              lambda: f"cirrus-guest: up {child}" in console(s, home, child), CONSOLE_BUDGET)
     cli(s, home, "ec2", "terminate-instances", "--instance-ids", child)
     cli(s, home, "ec2", "wait", "instance-terminated", "--instance-ids", child)
+
+
+def attached_volume_is_seen_by_the_guest(s, home, instance_id):
+    """AttachVolume hot-plugs the disk into the running guest, which prints it with its size;
+    DetachVolume unplugs it and the guest says it is gone."""
+    zone = cli(s, home, "ec2", "describe-instances", "--instance-ids", instance_id)[
+        "Reservations"][0]["Instances"][0]["Placement"]["AvailabilityZone"]
+    volume_id = cli(s, home, "ec2", "create-volume", "--size", "1", "--availability-zone",
+                    zone)["VolumeId"]
+    cli(s, home, "ec2", "wait", "volume-available", "--volume-ids", volume_id)
+    cli(s, home, "ec2", "attach-volume", "--volume-id", volume_id, "--instance-id", instance_id,
+        "--device", "/dev/sdf")
+    cli(s, home, "ec2", "wait", "volume-in-use", "--volume-ids", volume_id)
+    disk = re.compile(r"cirrus-guest: disk (vd[a-z]+) 1073741824")
+    seen = wait_for("the guest's line for the attached volume",
+                    lambda: disk.search(console(s, home, instance_id)), CONSOLE_BUDGET)
+    cli(s, home, "ec2", "detach-volume", "--volume-id", volume_id)
+    cli(s, home, "ec2", "wait", "volume-available", "--volume-ids", volume_id)
+    gone = f"cirrus-guest: gone {seen.group(1)}"
+    wait_for("the guest's line for the detached volume",
+             lambda: gone in console(s, home, instance_id), CONSOLE_BUDGET)
+    cli(s, home, "ec2", "delete-volume", "--volume-id", volume_id)
 
 
 def ec2_instance_of(server, home, vm_id):
