@@ -28,8 +28,13 @@ from harness import Server, aws, cs_client, free_port, wait_for
 
 GUEST_IMAGE = os.environ.get("CIRRUS_GUEST_IMAGE")
 
-pytestmark = pytest.mark.skipif(
-    not GUEST_IMAGE, reason="CIRRUS_GUEST_IMAGE is unset (scripts/test builds and sets it)")
+pytestmark = [
+    pytest.mark.skipif(
+        not GUEST_IMAGE, reason="CIRRUS_GUEST_IMAGE is unset (scripts/test builds and sets it)"),
+    # The AWS walk boots three times under TCG (the guest, its image, the guest again) and
+    # hot-plugs a volume: about two minutes alone, more beside the other suites' workers.
+    pytest.mark.timeout(600),
+]
 
 # TCG boots the guest well within this; the issue's budget is 15 s from RunInstances.
 CONSOLE_BUDGET = 60
