@@ -51,6 +51,17 @@ def test_tag_list_filter_and_untag(server, home, boto3_session):
                          tags=[{"key": "env"}]) == {"success": True}
     assert [t["key"] for t in cs.listTags(resourceid=b["id"])["tag"]] == ["team"]
 
+    # A template carries its tags, and listTemplates' tag filter finds it by them.
+    cs.createTags(resourceids=template, resourcetype="Template",
+                  tags=[{"key": "os", "value": "linux"}])
+    found = cs.listTemplates(templatefilter="executable", tags=[{"key": "os", "value": "linux"}])
+    assert [t["id"] for t in found["template"]] == [template]
+    assert [(t["key"], t["value"], t["resourcetype"]) for t in found["template"][0]["tags"]] == [
+        ("os", "linux", "Template")]
+    assert cs.listTemplates(templatefilter="executable",
+                            tags=[{"key": "os", "value": "windows"}]) == {}
+    cs.deleteTags(resourceids=template, resourcetype="Template", tags=[{"key": "os"}])
+
 
 def test_bad_tag_requests(server):
     import uuid

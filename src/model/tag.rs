@@ -182,6 +182,27 @@ pub async fn by_resource(
     tags_where(db, account_id, kind, None).await
 }
 
+/// The tags of every resource of one kind whoever owns it (resources other accounts may see,
+/// such as public templates), by resource id, sorted by key.
+pub async fn of_kind(
+    db: &AnyPool,
+    kind: TaggedKind,
+) -> CoreResult<std::collections::HashMap<String, Vec<(String, String)>>> {
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT resource_id, tag_key, tag_value FROM tags WHERE resource_kind = $1 \
+         ORDER BY resource_id, tag_key",
+    )
+    .bind(kind.as_str())
+    .fetch_all(db)
+    .await?;
+    let mut out: std::collections::HashMap<String, Vec<(String, String)>> =
+        std::collections::HashMap::new();
+    for (id, k, v) in rows {
+        out.entry(id).or_default().push((k, v));
+    }
+    Ok(out)
+}
+
 /// The tags of these resources (by id) of one kind in an account, as [`by_resource`] gives them.
 pub async fn of_resources(
     db: &AnyPool,

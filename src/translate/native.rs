@@ -600,6 +600,18 @@ fn resource_type_of(kind: &str) -> String {
         .map_or_else(|| kind.to_owned(), |(name, _, _)| (*name).to_owned())
 }
 
+/// Whether a resource with `tags` matches the `tags[i].key/value` filters (OR-ed; an empty value
+/// matches any value of its key); no filter matches everything.
+fn has_any_tag(wanted: &[(String, String)], tags: Option<&Vec<(String, String)>>) -> bool {
+    wanted.is_empty()
+        || tags.is_some_and(|t| {
+            wanted.iter().any(|(k, v)| {
+                t.iter()
+                    .any(|(tk, tv)| tk == k && (v.is_empty() || tv == v))
+            })
+        })
+}
+
 fn tag_views(
     pairs: Option<&Vec<(String, String)>>,
     resource_type: &str,
@@ -1638,11 +1650,10 @@ impl NativePort for Translator {
     ) -> Result<Listing<wire::Template>, PortError> {
         let zones = infra::list_zones(self.pool()).await.map_err(port_error)?;
         check_known("zoneid", req.zone_id.as_ref(), &zones, |z| &z.id)?;
-        if !req.tags.is_empty() {
-            // LIMITATION: nothing can be tagged yet, so a tag filter matches nothing.
-            return Ok(Listing::default());
-        }
         let templates = listing::list_all_templates(self.pool())
+            .await
+            .map_err(port_error)?;
+        let tags = tag::of_kind(self.pool(), TaggedKind::Template)
             .await
             .map_err(port_error)?;
         check_known("id", req.id.as_ref(), &templates, |t| &t.id)?;
@@ -1682,7 +1693,15 @@ impl NativePort for Translator {
             .filter(|t| same(req.zone_id.as_ref(), &t.zone_id))
             .filter(|t| same_name(req.hypervisor.as_ref(), &t.hypervisor))
             .filter(|t| keyword_matches(req.keyword.as_deref(), &[&t.name, &t.display_text]))
-            .map(|t| self.template_view(&dir, t, &zone_names))
+            .filter(|t| has_any_tag(&req.tags, tags.get(&t.id)))
+            .map(|t| {
+                let mut view = self.template_view(&dir, t, &zone_names);
+                if let Some(owner) = dir.account(&t.account_id) {
+                    let domain = dir.domain_of_account(&t.account_id);
+                    view.tags = tag_views(tags.get(&t.id), "Template", &t.id, owner, domain);
+                }
+                view
+            })
             .collect();
         Ok(req.page.slice(items))
     }

@@ -9,7 +9,7 @@ use cirrus_native::types as wire;
 use cirrus_native::wire::Timestamp;
 use cirrus_native::{keyword_matches, Caller, JobCommand, Listing, PortError};
 
-use super::{caller_tree, port_error, tag_views, unknown, Directory, Translator};
+use super::{caller_tree, has_any_tag, port_error, tag_views, unknown, Directory, Translator};
 use crate::model::api_job::NewApiJob;
 use crate::model::infra;
 use crate::model::public_ip::{self, AddressError, IpRef, PublicIpListing, Target};
@@ -364,15 +364,4 @@ impl Translator {
         };
         self.record_job(None, job).await
     }
-}
-
-/// True if no tag filter is given or the resource has one of the pairs.
-fn has_any_tag(wanted: &[(String, String)], tags: Option<&Vec<(String, String)>>) -> bool {
-    wanted.is_empty()
-        || tags.is_some_and(|t| {
-            wanted.iter().any(|(k, v)| {
-                t.iter()
-                    .any(|(tk, tv)| tk == k && (v.is_empty() || tv == v))
-            })
-        })
 }

@@ -16,7 +16,7 @@ use cirrus_native::requests::{
 use cirrus_native::types as wire;
 use cirrus_native::{keyword_matches, Caller, JobCommand, Listing, PortError};
 
-use super::{caller_tree, port_error, tag_views, unknown, Directory, Translator};
+use super::{caller_tree, has_any_tag, port_error, tag_views, unknown, Directory, Translator};
 use crate::model::api_job::NewApiJob;
 use crate::model::group_members;
 use crate::model::network::{self, Cidr};
@@ -105,16 +105,6 @@ fn group_view(g: &SecurityGroup, dir: &Directory, parts: GroupParts<'_>) -> wire
             None => Vec::new(),
         },
     }
-}
-
-fn has_any_tag(wanted: &[(String, String)], tags: Option<&Vec<(String, String)>>) -> bool {
-    wanted.is_empty()
-        || tags.is_some_and(|t| {
-            wanted.iter().any(|(k, v)| {
-                t.iter()
-                    .any(|(tk, tv)| tk == k && (v.is_empty() || tv == v))
-            })
-        })
 }
 
 /// The core's protocol for CloudStack's: `all` is every protocol, a number stays a number.
