@@ -560,10 +560,18 @@ async fn interfaces_where(
         q = q.bind(*id);
     }
     let rows = q.fetch_all(db).await?;
+    // For named instances (a page) the groups are found from their interfaces: `account_id ||
+    // ''` keeps SQLite from starting at the account's groups, which walks every interface of a
+    // group as large as the account (its default group) to keep the page's few.
+    let account = if instance_ids.is_some() {
+        "s.account_id || ''"
+    } else {
+        "s.account_id"
+    };
     let sql = format!(
         "SELECT g.interface_id, s.ec2_id, s.name FROM interface_security_groups g \
          JOIN security_groups s ON s.id = g.group_id \
-         JOIN network_interfaces n ON n.id = g.interface_id WHERE s.account_id = $1{} \
+         JOIN network_interfaces n ON n.id = g.interface_id WHERE {account} = $1{} \
          ORDER BY g.interface_id, g.position",
         only("n.instance_id")
     );
