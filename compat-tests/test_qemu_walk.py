@@ -19,6 +19,7 @@ import os
 import pathlib
 import re
 import shutil
+import signal
 import threading
 import time
 
@@ -73,6 +74,14 @@ def qemu_server(tmp_path_factory):
     s = Server(base / "d", "--qemu", "--config", str(config)).start()
     yield s
     s.stop()
+    # Guests outlive their server by design (a restarted server finds them again), so a test
+    # that failed before terminating its instances would leave TCG guests running after its
+    # data directory is gone: end every guest whose disks are in this server's directory.
+    for pid in processes_naming(str(s.data_dir.resolve()) + "/instances/"):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +101,9 @@ def console(server, home, instance_id):
     return out.get("Output", "")
 
 
-def guest_processes(instance_uuid):
-    marker = f"guest=cirrus-{instance_uuid},".encode()
+def processes_naming(text):
+    """The ids of the processes whose command line contains `text`."""
+    marker = text.encode()
     found = []
     for entry in pathlib.Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -103,6 +113,10 @@ def guest_processes(instance_uuid):
             except OSError:
                 pass
     return found
+
+
+def guest_processes(instance_uuid):
+    return processes_naming(f"guest=cirrus-{instance_uuid},")
 
 
 def no_leftovers(server):
