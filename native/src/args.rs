@@ -248,6 +248,12 @@ impl Args {
         }
     }
 
+    /// A string or UUID parameter given with a value: an empty one counts as absent, as
+    /// CloudStack's optional parameters do.
+    pub fn non_empty(&self, name: &str) -> Option<String> {
+        self.string(name).filter(|s| !s.is_empty())
+    }
+
     pub fn boolean(&self, name: &str) -> Option<bool> {
         match self.get(name) {
             Some(Arg::Bool(b)) => Some(*b),

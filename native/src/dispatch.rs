@@ -54,7 +54,7 @@ fn single<T: Serialize>(spec: &CommandSpec, item: &T) -> Result<Value, ApiError>
 
 /// `listApis`: the registry itself, filtered to what the caller's role may call.
 fn list_apis(caller: &Caller, args: &Args) -> Result<Value, ApiError> {
-    let name = args.string("name").filter(|n| !n.is_empty());
+    let name = args.non_empty("name");
     let apis: Vec<Value> = COMMANDS
         .iter()
         .filter(|c| c.access.allows(caller.role))

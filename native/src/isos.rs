@@ -35,13 +35,13 @@ impl RegisterIso {
             name,
             url: args.string("url").unwrap_or_default(),
             zone_id: args.string("zoneid").unwrap_or_default(),
-            os_type_id: args.string("ostypeid").filter(|o| !o.is_empty()),
+            os_type_id: args.non_empty("ostypeid"),
             bootable: args.boolean("bootable").unwrap_or(true),
-            checksum: args.string("checksum").filter(|c| !c.is_empty()),
+            checksum: args.non_empty("checksum"),
             is_public: args.flag("ispublic"),
             is_featured: args.flag("isfeatured"),
-            account: args.string("account").filter(|a| !a.is_empty()),
-            domain_id: args.string("domainid").filter(|d| !d.is_empty()),
+            account: args.non_empty("account"),
+            domain_id: args.non_empty("domainid"),
         }
     }
 }
@@ -101,9 +101,9 @@ impl UpdateIso {
     pub fn decode(args: &Args) -> Self {
         Self {
             id: args.string("id").unwrap_or_default(),
-            name: args.string("name").filter(|n| !n.is_empty()),
-            display_text: args.string("displaytext").filter(|d| !d.is_empty()),
-            os_type_id: args.string("ostypeid").filter(|o| !o.is_empty()),
+            name: args.non_empty("name"),
+            display_text: args.non_empty("displaytext"),
+            os_type_id: args.non_empty("ostypeid"),
             bootable: args.boolean("bootable"),
         }
     }

@@ -27,7 +27,7 @@ impl Scope {
     pub(crate) fn decode(args: &Args) -> Result<Self, ApiError> {
         let scope = Self {
             domain_id: args.string("domainid"),
-            account: args.string("account").filter(|a| !a.is_empty()),
+            account: args.non_empty("account"),
             is_recursive: args.flag("isrecursive"),
             list_all: args.flag("listall"),
             project_id: args.string("projectid"),
@@ -133,8 +133,8 @@ pub struct AddHost {
 
 impl AddHost {
     pub fn decode(args: &Args) -> Result<Self, ApiError> {
-        let cluster_id = args.string("clusterid").filter(|c| !c.is_empty());
-        let cluster_name = args.string("clustername").filter(|c| !c.is_empty());
+        let cluster_id = args.non_empty("clusterid");
+        let cluster_name = args.non_empty("clustername");
         if cluster_id.is_none() && cluster_name.is_none() {
             return Err(ApiError::invalid_parameter(
                 "Either clusterid or clustername must be specified",
@@ -393,7 +393,7 @@ pub const MAX_USER_DATA_BYTES: usize = 32768;
 
 impl DeployVirtualMachine {
     pub fn decode(args: &Args) -> Result<Self, ApiError> {
-        let name = args.string("name").filter(|n| !n.is_empty());
+        let name = args.non_empty("name");
         if let Some(n) = &name {
             if !is_host_name(n) {
                 return Err(ApiError::invalid_parameter(format!(
@@ -403,7 +403,7 @@ impl DeployVirtualMachine {
                 )));
             }
         }
-        let user_data = match args.string("userdata").filter(|u| !u.is_empty()) {
+        let user_data = match args.non_empty("userdata") {
             None => None,
             Some(b64) => Some(decode_user_data(&b64)?),
         };
@@ -439,7 +439,7 @@ impl DeployVirtualMachine {
             service_offering_id: args.string("serviceofferingid").unwrap_or_default(),
             template_id: args.string("templateid").unwrap_or_default(),
             name,
-            display_name: args.string("displayname").filter(|n| !n.is_empty()),
+            display_name: args.non_empty("displayname"),
             key_pairs,
             security_group_ids,
             security_group_names,
@@ -447,7 +447,7 @@ impl DeployVirtualMachine {
             start: args.boolean("startvm").unwrap_or(true),
             root_disk_size_gib,
             details,
-            account: args.string("account").filter(|a| !a.is_empty()),
+            account: args.non_empty("account"),
             domain_id: args.string("domainid"),
         })
     }
@@ -520,7 +520,7 @@ pub struct UpdateVirtualMachine {
 
 impl UpdateVirtualMachine {
     pub fn decode(args: &Args) -> Result<Self, ApiError> {
-        let name = args.string("name").filter(|n| !n.is_empty());
+        let name = args.non_empty("name");
         if let Some(n) = &name {
             if !is_host_name(n) {
                 return Err(ApiError::invalid_parameter(format!(
@@ -529,7 +529,7 @@ impl UpdateVirtualMachine {
                 )));
             }
         }
-        let user_data = match args.string("userdata").filter(|u| !u.is_empty()) {
+        let user_data = match args.non_empty("userdata") {
             None => None,
             Some(b64) => Some(decode_user_data(&b64)?),
         };
@@ -590,7 +590,7 @@ impl ResetSshKey {
         Ok(Self {
             id: args.string("id").unwrap_or_default(),
             key_pairs,
-            account: args.string("account").filter(|a| !a.is_empty()),
+            account: args.non_empty("account"),
             domain_id: args.string("domainid"),
         })
     }
@@ -660,8 +660,8 @@ impl ListLog {
             id: args.string("id"),
             start_ms: date("startdate", false)?,
             end_ms: date("enddate", true)?,
-            kind: args.string("type").filter(|s| !s.is_empty()),
-            level: args.string("level").filter(|s| !s.is_empty()),
+            kind: args.non_empty("type"),
+            level: args.non_empty("level"),
             scope: Scope::decode(args)?,
             keyword: args.keyword(),
             page: args.page()?,
@@ -779,8 +779,8 @@ impl UpdateNamed {
     pub fn decode(args: &Args) -> Self {
         Self {
             id: args.string("id").unwrap_or_default(),
-            name: args.string("name").filter(|n| !n.is_empty()),
-            display_text: args.string("displaytext").filter(|n| !n.is_empty()),
+            name: args.non_empty("name"),
+            display_text: args.non_empty("displaytext"),
         }
     }
 }
@@ -854,7 +854,7 @@ impl AccountRef {
     fn decode(args: &Args) -> Result<Self, ApiError> {
         let r = Self {
             id: args.string("id"),
-            name: args.string("account").filter(|a| !a.is_empty()),
+            name: args.non_empty("account"),
             domain_id: args.string("domainid"),
         };
         if r.id.is_none() && (r.name.is_none() || r.domain_id.is_none()) {
@@ -904,7 +904,7 @@ impl UpdateAccount {
     pub fn decode(args: &Args) -> Result<Self, ApiError> {
         Ok(Self {
             account: AccountRef::decode(args)?,
-            new_name: args.string("newname").filter(|n| !n.is_empty()),
+            new_name: args.non_empty("newname"),
         })
     }
 }
@@ -1059,8 +1059,8 @@ impl KeyPairRequest {
     pub fn decode(args: &Args) -> Self {
         Self {
             name: args.string("name").unwrap_or_default(),
-            public_key: args.string("publickey").filter(|k| !k.is_empty()),
-            account: args.string("account").filter(|a| !a.is_empty()),
+            public_key: args.non_empty("publickey"),
+            account: args.non_empty("account"),
             domain_id: args.string("domainid"),
         }
     }
@@ -1079,8 +1079,8 @@ pub struct ListKeyPairs {
 impl ListKeyPairs {
     pub fn decode(args: &Args) -> Result<Self, ApiError> {
         Ok(Self {
-            name: args.string("name").filter(|n| !n.is_empty()),
-            fingerprint: args.string("fingerprint").filter(|n| !n.is_empty()),
+            name: args.non_empty("name"),
+            fingerprint: args.non_empty("fingerprint"),
             scope: Scope::decode(args)?,
             keyword: args.keyword(),
             page: args.page()?,

@@ -50,12 +50,12 @@ impl RegisterTemplate {
             zone_id: s("zoneid"),
             format,
             hypervisor: s("hypervisor"),
-            os_type_id: args.string("ostypeid").filter(|o| !o.is_empty()),
-            checksum: args.string("checksum").filter(|c| !c.is_empty()),
+            os_type_id: args.non_empty("ostypeid"),
+            checksum: args.non_empty("checksum"),
             is_public: args.flag("ispublic"),
             is_featured: args.flag("isfeatured"),
-            account: args.string("account").filter(|a| !a.is_empty()),
-            domain_id: args.string("domainid").filter(|d| !d.is_empty()),
+            account: args.non_empty("account"),
+            domain_id: args.non_empty("domainid"),
         })
     }
 }
@@ -72,8 +72,8 @@ impl UpdateTemplate {
     pub fn decode(args: &Args) -> Self {
         Self {
             id: args.string("id").unwrap_or_default(),
-            name: args.string("name").filter(|n| !n.is_empty()),
-            display_text: args.string("displaytext").filter(|d| !d.is_empty()),
+            name: args.non_empty("name"),
+            display_text: args.non_empty("displaytext"),
         }
     }
 }
@@ -155,7 +155,7 @@ pub struct UpdateTemplatePermissions {
 
 impl UpdateTemplatePermissions {
     pub fn decode(args: &Args) -> Result<Self, ApiError> {
-        let op = match args.string("op").filter(|o| !o.is_empty()).as_deref() {
+        let op = match args.non_empty("op").as_deref() {
             None => None,
             Some(o) if o.eq_ignore_ascii_case("add") => Some(PermissionOp::Add),
             Some(o) if o.eq_ignore_ascii_case("remove") => Some(PermissionOp::Remove),

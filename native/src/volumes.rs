@@ -79,7 +79,7 @@ impl ListVolumes {
     pub fn decode(args: &Args) -> Result<Self, ApiError> {
         Ok(Self {
             id: args.string("id"),
-            name: args.string("name").filter(|n| !n.is_empty()),
+            name: args.non_empty("name"),
             zone_id: args.string("zoneid"),
             virtual_machine_id: args.string("virtualmachineid"),
             volume_id: args.string("volumeid"),
@@ -116,7 +116,7 @@ impl CreateVolume {
             size_gib: args.integer("size"),
             snapshot_id: args.string("snapshotid"),
             virtual_machine_id: args.string("virtualmachineid"),
-            account: args.string("account").filter(|a| !a.is_empty()),
+            account: args.non_empty("account"),
             domain_id: args.string("domainid"),
         };
         if req.snapshot_id.is_none() && req.disk_offering_id.is_none() {

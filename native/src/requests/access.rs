@@ -38,7 +38,7 @@ impl AcquireIp {
             zone_id: args.string("zoneid"),
             network_id: args.string("networkid"),
             vpc_id: args.string("vpcid"),
-            account: args.string("account").filter(|a| !a.is_empty()),
+            account: args.non_empty("account"),
             domain_id: args.string("domainid"),
         })
     }
@@ -95,7 +95,7 @@ impl CreateSecurityGroup {
         Self {
             name: args.string("name").unwrap_or_default(),
             description: args.string("description"),
-            account: args.string("account").filter(|a| !a.is_empty()),
+            account: args.non_empty("account"),
             domain_id: args.string("domainid"),
         }
     }
@@ -141,7 +141,7 @@ impl DeleteSecurityGroup {
         let req = Self {
             id: args.string("id"),
             name: args.string("name"),
-            account: args.string("account").filter(|a| !a.is_empty()),
+            account: args.non_empty("account"),
             domain_id: args.string("domainid"),
         };
         if req.id.is_none() && req.name.is_none() {
@@ -200,7 +200,7 @@ impl AuthorizeRules {
                     })
                 })
                 .collect(),
-            account: args.string("account").filter(|a| !a.is_empty()),
+            account: args.non_empty("account"),
             domain_id: args.string("domainid"),
         };
         match (&req.group_id, &req.group_name) {
